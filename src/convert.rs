@@ -1,0 +1,718 @@
+//! `mailstage convert`: scan → map → repair → stage, for one user or a batch.
+//!
+//! Many workers, one writer (STYLE.md §6): messages are processed in chunks; within
+//! a chunk rayon workers read and repair in parallel (phase 1), a single thread then
+//! decides duplicates and builds manifest lines in source order (phase 2), and the
+//! decided files are written in parallel (phase 3) before their manifest lines are
+//! appended. Chunks bound memory (count and bytes) and keep the output deterministic.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::fs::{self, File};
+use std::io::{self, Read};
+use std::path::{Path, PathBuf};
+use std::time::{Instant, SystemTime};
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use rayon::prelude::*;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::folders::{self, Decision, MappingRules, Target};
+use crate::maildir::{self, LayoutChoice, SourceMessage};
+use crate::progress::Progress;
+use crate::repair::{self, Outcome, QuarantineReason, Repair};
+use crate::stage::paths::{self, MAIL_DIR, QUARANTINE_DIR};
+use crate::stage::writer::{self, StageError, UserStage};
+use crate::stage::{Entry, Status};
+
+/// Messages per chunk, and source bytes per chunk: enough to keep every core busy,
+/// small enough that memory does not depend on the size of the mailbox.
+const CHUNK_MESSAGES: usize = 512;
+const CHUNK_BYTES: u64 = 48 * 1024 * 1024;
+
+/// Options shared by every user of a run.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Which Exchange generation's folder names to use.
+    pub target: Target,
+    /// Messages larger than this (staged size) are quarantined; `None`: no limit.
+    pub max_size: Option<u64>,
+    /// Source Maildir layout.
+    pub layout: LayoutChoice,
+    /// Show a progress bar (only ever on a terminal).
+    pub progress: bool,
+}
+
+/// One user to convert.
+#[derive(Debug, Clone)]
+pub struct UserJob {
+    /// The user's name: the directory under the staging root.
+    pub name: String,
+    /// The user's Maildir root.
+    pub maildir: PathBuf,
+    /// Folder rules (`--map`, `--exclude`).
+    pub rules: MappingRules,
+    /// Per-user size limit overriding [`Options::max_size`].
+    pub max_size: Option<Option<u64>>,
+}
+
+/// Errors that stop one user's conversion (never the whole batch).
+#[derive(Debug, thiserror::Error)]
+pub enum UserError {
+    /// The source could not be scanned.
+    #[error(transparent)]
+    Scan(#[from] maildir::ScanError),
+    /// The folder mapping is inconsistent (e.g. a collision).
+    #[error(transparent)]
+    Map(#[from] folders::MapError),
+    /// Writing the staging tree failed.
+    #[error(transparent)]
+    Stage(#[from] StageError),
+    /// Source and staging directories overlap.
+    #[error("{0}")]
+    Overlap(String),
+}
+
+/// Message counts by status.
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+pub struct Counts {
+    /// Source message files seen.
+    pub messages: u64,
+    /// Staged.
+    pub staged: u64,
+    /// Quarantined.
+    pub quarantined: u64,
+    /// Duplicates.
+    pub duplicate: u64,
+    /// Excluded.
+    pub excluded: u64,
+}
+
+impl Counts {
+    fn add(&mut self, status: Status) {
+        self.messages += 1;
+        match status {
+            Status::Staged => self.staged += 1,
+            Status::Quarantined => self.quarantined += 1,
+            Status::Duplicate => self.duplicate += 1,
+            Status::Excluded => self.excluded += 1,
+        }
+    }
+
+    fn merge(&mut self, o: &Counts) {
+        self.messages += o.messages;
+        self.staged += o.staged;
+        self.quarantined += o.quarantined;
+        self.duplicate += o.duplicate;
+        self.excluded += o.excluded;
+    }
+
+    /// True when every message is accounted for exactly once.
+    pub fn adds_up(&self) -> bool {
+        self.staged + self.quarantined + self.duplicate + self.excluded == self.messages
+    }
+}
+
+/// What happened to one user: deterministic, written as `summary.json`.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct UserSummary {
+    /// The user's name.
+    pub user: String,
+    /// The source Maildir as given.
+    pub maildir: String,
+    /// Counts by status.
+    pub counts: Counts,
+    /// Non-message files seen in the source (not in the manifest).
+    pub ignored_files: u64,
+    /// Repairs applied, by name.
+    pub repairs: BTreeMap<String, u64>,
+    /// Quarantine reasons, by kind.
+    pub quarantine_reasons: BTreeMap<String, u64>,
+    /// Source folders seen.
+    pub folders: u64,
+    /// Bytes of all source message files.
+    pub source_bytes: u64,
+    /// Bytes of all staged files.
+    pub staged_bytes: u64,
+    /// Things an admin should know that did not stop the run.
+    pub warnings: Vec<String>,
+}
+
+/// What this particular run did (not part of the deterministic tree).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct RunStats {
+    /// Files written this run (a re-run writes only what is new).
+    pub files_written: u64,
+    /// Stale files removed (their source message is gone or changed status).
+    pub stale_files_removed: u64,
+    /// Wall time in seconds.
+    pub seconds: f64,
+}
+
+/// The report for one user.
+#[derive(Debug, Clone, Serialize)]
+pub struct UserReport {
+    /// Deterministic summary (also in `STAGING/<user>/summary.json`).
+    #[serde(flatten)]
+    pub summary: UserSummary,
+    /// This run's statistics.
+    pub run: RunStats,
+    /// The error that stopped this user, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// The report for a whole run.
+#[derive(Debug, Clone, Serialize)]
+pub struct BatchReport {
+    /// One report per user, in input order.
+    pub users: Vec<UserReport>,
+    /// Sums over all users.
+    pub total: Counts,
+    /// Ignored non-message files over all users.
+    pub ignored_files: u64,
+    /// Documented exit code: 0 all staged, 1 finished with quarantined messages,
+    /// 2 a user could not be converted.
+    pub exit_code: i32,
+}
+
+/// Everything `convert` needs.
+#[derive(Debug, Clone)]
+pub struct Request {
+    /// The staging root; each user gets `out/<name>`.
+    pub out: PathBuf,
+    /// The users, in order.
+    pub users: Vec<UserJob>,
+    /// Shared options.
+    pub options: Options,
+}
+
+/// Run a conversion. Per-user failures are reported in the result, never returned
+/// as an error, so one broken Maildir does not stop a batch.
+pub fn run(req: &Request) -> BatchReport {
+    // Totals are only known once each user is scanned; each scan extends the bar.
+    let progress = Progress::new("convert", 0, 0, req.options.progress);
+    let reports: Vec<UserReport> = req
+        .users
+        .par_iter()
+        .map(|job| {
+            let started = Instant::now();
+            match convert_user(job, &req.out, &req.options, &progress) {
+                Ok(mut r) => {
+                    r.run.seconds = started.elapsed().as_secs_f64();
+                    r
+                }
+                Err(e) => UserReport {
+                    summary: UserSummary {
+                        user: job.name.clone(),
+                        maildir: job.maildir.display().to_string(),
+                        ..UserSummary::default()
+                    },
+                    run: RunStats {
+                        seconds: started.elapsed().as_secs_f64(),
+                        ..RunStats::default()
+                    },
+                    error: Some(e.to_string()),
+                },
+            }
+        })
+        .collect();
+    progress.finish();
+    let mut total = Counts::default();
+    let mut ignored = 0;
+    for r in &reports {
+        total.merge(&r.summary.counts);
+        ignored += r.summary.ignored_files;
+    }
+    let exit_code = if reports.iter().any(|r| r.error.is_some()) {
+        2
+    } else if total.quarantined > 0 {
+        1
+    } else {
+        0
+    };
+    BatchReport {
+        users: reports,
+        total,
+        ignored_files: ignored,
+        exit_code,
+    }
+}
+
+/// Where a source folder's messages go.
+struct FolderPlan {
+    /// `/`-joined target name (or the decoded source name for excluded folders).
+    display: String,
+    /// Relative dir under `mail/` and `quarantine/`; `None` when excluded.
+    dir: Option<String>,
+    /// Why it is excluded.
+    excluded: Option<String>,
+}
+
+/// What phase 1 produced for one message.
+struct Processed {
+    sha256: Option<[u8; 32]>,
+    source_size: u64,
+    kind: Kind,
+}
+
+enum Kind {
+    Staged {
+        bytes: Vec<u8>,
+        repairs: Vec<Repair>,
+        message_id: String,
+    },
+    Quarantined {
+        /// The original bytes, unless too big to hold (then copied by path).
+        original: Original,
+        reason: QuarantineReason,
+    },
+    Excluded,
+}
+
+enum Original {
+    Bytes(Vec<u8>),
+    Stream,
+    Missing,
+}
+
+/// One file to write in phase 3.
+enum Write {
+    Bytes(String, Vec<u8>),
+    Copy(String, PathBuf),
+}
+
+fn convert_user(
+    job: &UserJob,
+    out: &Path,
+    opts: &Options,
+    progress: &Progress,
+) -> Result<UserReport, UserError> {
+    let md = maildir::scan(&job.maildir, opts.layout)?;
+    let names: Vec<Vec<String>> = md.folders.iter().map(|f| f.name.clone()).collect();
+    let plan = folders::plan(&names, &job.rules, opts.target)?;
+    let user_dir = out.join(&job.name);
+    check_no_overlap(&md.root, &user_dir)?;
+    let max_size = job.max_size.unwrap_or(opts.max_size);
+
+    let mut summary = UserSummary {
+        user: job.name.clone(),
+        maildir: job.maildir.display().to_string(),
+        ignored_files: md.ignored_files,
+        folders: md.folders.len() as u64,
+        warnings: md.warnings.iter().map(|w| w.to_string()).collect(),
+        ..UserSummary::default()
+    };
+
+    let mut stage = UserStage::open(&user_dir)?;
+    let mut keep_dirs: HashSet<String> = HashSet::new();
+    let mut folder_plans = Vec::with_capacity(plan.entries.len());
+    let mut folder_report = Vec::with_capacity(plan.entries.len());
+    for (entry, src) in plan.entries.iter().zip(&md.folders) {
+        for n in &entry.notes {
+            summary
+                .warnings
+                .push(format!("folder {}: {n}", folders::join(&entry.source)));
+        }
+        let fp = match &entry.decision {
+            Decision::Map { target, .. } => {
+                let dir = paths::folder_dir(target);
+                let dir_s = path_key(&dir);
+                let mail_dir = Path::new(MAIL_DIR).join(&dir);
+                stage.create_dir(&mail_dir)?;
+                let mut p = PathBuf::from(MAIL_DIR);
+                keep_dirs.insert(path_key(&p));
+                for c in dir.components() {
+                    p.push(c);
+                    keep_dirs.insert(path_key(&p));
+                }
+                FolderPlan {
+                    display: folders::join(target),
+                    dir: Some(dir_s),
+                    excluded: None,
+                }
+            }
+            Decision::Exclude { reason } => FolderPlan {
+                display: folders::join(&entry.source),
+                dir: None,
+                excluded: Some(reason.clone()),
+            },
+        };
+        folder_report.push(serde_json::json!({
+            "source": folders::join(&src.name),
+            "source_raw": String::from_utf8_lossy(&src.raw_name),
+            "name_ok": src.name_ok,
+            "mailbox": src.dir.is_some(),
+            "target": fp.dir.as_ref().map(|_| fp.display.clone()),
+            "excluded": fp.excluded,
+            "notes": entry.notes,
+            "messages": src.messages.len(),
+        }));
+        folder_plans.push(fp);
+    }
+
+    // Flat work list in deterministic order: folder order, then file name order.
+    let items: Vec<(usize, &SourceMessage)> = md
+        .folders
+        .iter()
+        .enumerate()
+        .flat_map(|(i, f)| f.messages.iter().map(move |m| (i, m)))
+        .collect();
+    let total_bytes: u64 = items.iter().map(|(_, m)| m.size).sum();
+    progress.extend(items.len() as u64, total_bytes);
+
+    let mut keep_files: HashSet<String> = HashSet::new();
+    // Per folder: SHA-256 of staged/quarantined sources -> index of the first copy.
+    let mut seen: HashMap<(usize, [u8; 32]), usize> = HashMap::new();
+    let mut stats = RunStats::default();
+    let mut start = 0;
+    while start < items.len() {
+        let mut end = start;
+        let mut bytes = 0;
+        while end < items.len()
+            && end - start < CHUNK_MESSAGES
+            && (bytes < CHUNK_BYTES || end == start)
+        {
+            bytes += items[end].1.size;
+            end += 1;
+        }
+        let chunk = &items[start..end];
+
+        // Phase 1: read, hash, repair — in parallel.
+        let processed: Vec<Processed> = chunk
+            .par_iter()
+            .map(|(fi, m)| {
+                let p = process(m, folder_plans[*fi].excluded.is_some(), max_size);
+                progress.inc(1);
+                p
+            })
+            .collect();
+
+        // Phase 2: decide, in order, on one thread.
+        let mut writes: Vec<Write> = Vec::new();
+        let mut entries: Vec<Entry> = Vec::with_capacity(chunk.len());
+        for (k, ((fi, m), p)) in chunk.iter().zip(processed).enumerate() {
+            let idx = start + k;
+            let fp = &folder_plans[*fi];
+            let entry = decide(
+                idx,
+                m,
+                p,
+                fp,
+                &items,
+                &mut seen,
+                &mut writes,
+                &mut keep_files,
+                *fi,
+            );
+            summary.counts.add(entry.status);
+            summary.source_bytes += entry.source_size;
+            match entry.status {
+                Status::Staged => {
+                    summary.staged_bytes += entry.size;
+                    for r in &entry.repairs {
+                        *summary.repairs.entry(r.clone()).or_default() += 1;
+                    }
+                }
+                Status::Quarantined => {
+                    let kind = entry.reason_kind.clone().unwrap_or_default();
+                    *summary.quarantine_reasons.entry(kind).or_default() += 1;
+                }
+                _ => {}
+            }
+            entries.push(entry);
+        }
+
+        // Phase 3: write files in parallel, then their manifest lines in order.
+        let written: Vec<bool> = writes
+            .par_iter()
+            .map(|w| match w {
+                Write::Bytes(rel, b) => stage.write_file(rel, b),
+                Write::Copy(rel, src) => stage.copy_file(rel, src),
+            })
+            .collect::<Result<_, _>>()?;
+        stats.files_written += written.iter().filter(|w| **w).count() as u64;
+        for e in &entries {
+            stage.append(e)?;
+        }
+        start = end;
+    }
+
+    let root = stage.root().to_path_buf();
+    let sweep = stage.finish(&keep_files, &keep_dirs)?;
+    stats.stale_files_removed = sweep.files;
+    let folders_json = serde_json::to_vec_pretty(&folder_report).unwrap_or_default();
+    writer::write_small_file(&root.join("folders.json"), &folders_json)?;
+    let summary_json = serde_json::to_vec_pretty(&summary).unwrap_or_default();
+    writer::write_small_file(&root.join("summary.json"), &summary_json)?;
+    Ok(UserReport {
+        summary,
+        run: stats,
+        error: None,
+    })
+}
+
+/// Phase 1 for one message: no shared state, safe to run in parallel.
+fn process(m: &SourceMessage, excluded: bool, max_size: Option<u64>) -> Processed {
+    // A file much larger than the limit is hashed and copied as a stream, never
+    // held in memory (CRLF normalisation only ever grows a message).
+    if let Some(limit) = max_size
+        && m.size > limit
+        && !excluded
+    {
+        return match hash_file(&m.path) {
+            Ok((sha, size)) => Processed {
+                sha256: Some(sha),
+                source_size: size,
+                kind: Kind::Quarantined {
+                    original: Original::Stream,
+                    reason: QuarantineReason::TooLarge { size, limit },
+                },
+            },
+            Err(e) => unreadable(m, e),
+        };
+    }
+    let bytes = match fs::read(&m.path) {
+        Ok(b) => b,
+        Err(e) => return unreadable(m, e),
+    };
+    let sha: [u8; 32] = Sha256::digest(&bytes).into();
+    let source_size = bytes.len() as u64;
+    if excluded {
+        return Processed {
+            sha256: Some(sha),
+            source_size,
+            kind: Kind::Excluded,
+        };
+    }
+    let ctx = repair::Context {
+        internal_date: to_utc(m.mtime),
+        max_size,
+        source_sha256: sha,
+    };
+    let kind = match repair::repair(&bytes, &ctx) {
+        Outcome::Staged(s) => Kind::Staged {
+            bytes: s.bytes.unwrap_or(bytes),
+            repairs: s.repairs,
+            message_id: s.message_id,
+        },
+        Outcome::Quarantined(reason) => Kind::Quarantined {
+            original: Original::Bytes(bytes),
+            reason,
+        },
+    };
+    Processed {
+        sha256: Some(sha),
+        source_size,
+        kind,
+    }
+}
+
+fn unreadable(m: &SourceMessage, e: io::Error) -> Processed {
+    Processed {
+        sha256: None,
+        source_size: m.size,
+        kind: Kind::Quarantined {
+            original: Original::Missing,
+            reason: QuarantineReason::Unreadable {
+                error: e.to_string(),
+            },
+        },
+    }
+}
+
+/// Phase 2 for one message: duplicate detection and the manifest entry.
+#[allow(clippy::too_many_arguments)]
+fn decide(
+    idx: usize,
+    m: &SourceMessage,
+    p: Processed,
+    fp: &FolderPlan,
+    items: &[(usize, &SourceMessage)],
+    seen: &mut HashMap<(usize, [u8; 32]), usize>,
+    writes: &mut Vec<Write>,
+    keep_files: &mut HashSet<String>,
+    folder_idx: usize,
+) -> Entry {
+    let (source, source_raw) = match std::str::from_utf8(&m.rel_path) {
+        Ok(s) => (s.to_string(), None),
+        Err(_) => (
+            String::from_utf8_lossy(&m.rel_path).into_owned(),
+            Some(hex::encode(&m.rel_path)),
+        ),
+    };
+    let internal = to_utc(m.mtime);
+    let mut e = Entry {
+        source,
+        source_raw,
+        sha256: p.sha256.map(hex::encode).unwrap_or_default(),
+        status: Status::Excluded,
+        folder: Some(fp.display.clone()),
+        path: None,
+        flags: m.flags.clone(),
+        internal_date: internal.to_rfc3339_opts(SecondsFormat::Secs, false),
+        message_id: None,
+        repairs: Vec::new(),
+        reason: None,
+        reason_kind: None,
+        size: p.source_size,
+        source_size: p.source_size,
+        staged_sha256: None,
+    };
+    if let Kind::Excluded = p.kind {
+        e.reason = fp.excluded.clone();
+        return e;
+    }
+    let dir = fp.dir.clone().unwrap_or_default();
+    if let Some(sha) = p.sha256 {
+        match seen.get(&(folder_idx, sha)) {
+            Some(&first) => {
+                e.status = Status::Duplicate;
+                let first_src = String::from_utf8_lossy(&items[first].1.rel_path).into_owned();
+                e.reason = Some(format!("byte-identical to {first_src} in the same folder"));
+                return e;
+            }
+            None => {
+                seen.insert((folder_idx, sha), idx);
+            }
+        }
+    }
+    // An unreadable file has no content hash; its path names its reason file.
+    let name_sha = p
+        .sha256
+        .unwrap_or_else(|| Sha256::digest(&m.rel_path).into());
+    let name = paths::message_file_name(internal, &name_sha);
+    match p.kind {
+        Kind::Staged {
+            bytes,
+            repairs,
+            message_id,
+        } => {
+            let rel = paths::manifest_path(&[MAIL_DIR, &dir, &name]);
+            e.status = Status::Staged;
+            e.size = bytes.len() as u64;
+            e.staged_sha256 = Some(hex::encode(Sha256::digest(&bytes)));
+            e.message_id = Some(message_id);
+            e.repairs = repairs.iter().map(|r| r.name().to_string()).collect();
+            keep_files.insert(rel.clone());
+            e.path = Some(rel.clone());
+            writes.push(Write::Bytes(rel, bytes));
+        }
+        Kind::Quarantined { original, reason } => {
+            e.status = Status::Quarantined;
+            e.reason = Some(reason.to_string());
+            e.reason_kind = Some(reason.kind().to_string());
+            let rel = paths::manifest_path(&[QUARANTINE_DIR, &dir, &name]);
+            let reason_rel =
+                paths::manifest_path(&[QUARANTINE_DIR, &dir, &paths::reason_file_name(&name)]);
+            let text = reason_text(&e, &reason);
+            match original {
+                Original::Bytes(b) => writes.push(Write::Bytes(rel.clone(), b)),
+                Original::Stream => writes.push(Write::Copy(rel.clone(), m.path.clone())),
+                Original::Missing => {}
+            }
+            if !matches!(reason, QuarantineReason::Unreadable { .. }) {
+                keep_files.insert(rel.clone());
+                e.path = Some(rel);
+            }
+            keep_files.insert(reason_rel.clone());
+            writes.push(Write::Bytes(reason_rel, text.into_bytes()));
+        }
+        Kind::Excluded => {}
+    }
+    e
+}
+
+/// The human-readable file beside a quarantined original.
+fn reason_text(e: &Entry, reason: &QuarantineReason) -> String {
+    format!(
+        "mailstage quarantined this message.\n\n\
+         Reason:        {reason}\n\
+         Reason kind:   {}\n\
+         Source file:   {}\n\
+         Folder:        {}\n\
+         Internal date: {}\n\
+         Flags:         {}\n\
+         Size:          {} bytes\n\
+         SHA-256:       {}\n\n\
+         The original bytes are kept unchanged beside this file (same name, .eml).\n\
+         Converting again after the source file was fixed stages it.\n",
+        reason.kind(),
+        e.source,
+        e.folder.as_deref().unwrap_or(""),
+        e.internal_date,
+        if e.flags.is_empty() {
+            "(none)".to_string()
+        } else {
+            e.flags.join(" ")
+        },
+        e.source_size,
+        e.sha256,
+    )
+}
+
+fn hash_file(path: &Path) -> io::Result<([u8; 32], u64)> {
+    let mut f = File::open(path)?;
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut n = 0u64;
+    loop {
+        let r = f.read(&mut buf)?;
+        if r == 0 {
+            break;
+        }
+        h.update(&buf[..r]);
+        n += r as u64;
+    }
+    Ok((h.finalize().into(), n))
+}
+
+fn to_utc(t: SystemTime) -> DateTime<Utc> {
+    let d: DateTime<Utc> = t.into();
+    // INTERNALDATE has whole seconds (RFC 3501 date-time).
+    DateTime::from_timestamp(d.timestamp(), 0).unwrap_or(d)
+}
+
+fn path_key(p: &Path) -> String {
+    p.components()
+        .map(|c| c.as_os_str().to_string_lossy())
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+/// Refuse a staging directory inside the source Maildir (it would be scanned) or a
+/// source inside the staging directory (the sweep could touch it).
+fn check_no_overlap(source: &Path, user_dir: &Path) -> Result<(), UserError> {
+    let src = fs::canonicalize(source).unwrap_or_else(|_| source.to_path_buf());
+    let mut probe = user_dir.to_path_buf();
+    // The user dir may not exist yet: canonicalise its nearest existing ancestor.
+    let mut tail = Vec::new();
+    while !probe.exists() {
+        match (probe.file_name(), probe.parent()) {
+            (Some(n), Some(parent)) => {
+                tail.push(n.to_os_string());
+                probe = parent.to_path_buf();
+            }
+            _ => break,
+        }
+    }
+    let mut dst = fs::canonicalize(&probe).unwrap_or(probe);
+    for n in tail.iter().rev() {
+        dst.push(n);
+    }
+    if dst.starts_with(&src) {
+        return Err(UserError::Overlap(format!(
+            "the staging directory {} is inside the source Maildir {}: choose --out elsewhere",
+            dst.display(),
+            src.display()
+        )));
+    }
+    if src.starts_with(&dst) {
+        return Err(UserError::Overlap(format!(
+            "the source Maildir {} is inside the staging directory {}: choose --out elsewhere",
+            src.display(),
+            dst.display()
+        )));
+    }
+    Ok(())
+}

@@ -1,0 +1,302 @@
+//! Writing one user's staging tree: atomic files, a single manifest writer, and a
+//! sweep that leaves the tree equal to what the manifest describes.
+//!
+//! Crash safety: every file is written to `.tmp/` and renamed into place, so an
+//! interrupted run leaves no half-written `.eml`. The manifest is streamed to
+//! `manifest.jsonl.partial` and renamed over `manifest.jsonl` only when the run is
+//! complete, so readers always see the previous complete manifest or the new one.
+
+use std::collections::HashSet;
+use std::fs::{self, File, OpenOptions};
+use std::io::{BufWriter, Read, Write};
+use std::path::{Path, PathBuf};
+
+use super::manifest::{self, Entry};
+use super::paths::{MAIL_DIR, MANIFEST, QUARANTINE_DIR, TMP_DIR};
+
+/// Errors writing a staging tree. Each carries the path it concerns.
+#[derive(Debug, thiserror::Error)]
+pub enum StageError {
+    /// A file system operation failed.
+    #[error("{path}: {source}")]
+    Io {
+        /// The path concerned.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// Another mailstage process holds this user's staging directory.
+    #[error("{path} is in use by another mailstage process (lock file {path}/.lock)")]
+    Locked {
+        /// The user's staging directory.
+        path: PathBuf,
+    },
+}
+
+fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> StageError + '_ {
+    move |source| StageError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// What [`UserStage::finish`] removed because the new manifest no longer names it.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Sweep {
+    /// Stale files removed from `mail/` and `quarantine/`.
+    pub files: u64,
+    /// Empty directories removed.
+    pub dirs: u64,
+}
+
+/// An open staging directory for one user.
+#[derive(Debug)]
+pub struct UserStage {
+    root: PathBuf,
+    tmp: PathBuf,
+    manifest: BufWriter<File>,
+    // Held for the lifetime of the run; released by the OS even after a crash.
+    _lock: File,
+}
+
+impl UserStage {
+    /// Open (creating if needed) `root` for a convert run: take the lock, clear
+    /// leftovers of an interrupted run from `.tmp/`, start a new manifest.
+    pub fn open(root: &Path) -> Result<Self, StageError> {
+        fs::create_dir_all(root).map_err(io_err(root))?;
+        let lock_path = root.join(".lock");
+        let lock = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(io_err(&lock_path))?;
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(fs::TryLockError::WouldBlock) => {
+                return Err(StageError::Locked {
+                    path: root.to_path_buf(),
+                });
+            }
+            Err(fs::TryLockError::Error(e)) => return Err(io_err(&lock_path)(e)),
+        }
+        let tmp = root.join(TMP_DIR);
+        if tmp.exists() {
+            fs::remove_dir_all(&tmp).map_err(io_err(&tmp))?;
+        }
+        fs::create_dir_all(&tmp).map_err(io_err(&tmp))?;
+        for d in [MAIL_DIR, QUARANTINE_DIR] {
+            let p = root.join(d);
+            fs::create_dir_all(&p).map_err(io_err(&p))?;
+        }
+        let partial = root.join(format!("{MANIFEST}.partial"));
+        let file = File::create(&partial).map_err(io_err(&partial))?;
+        Ok(UserStage {
+            root: root.to_path_buf(),
+            tmp,
+            manifest: BufWriter::new(file),
+            _lock: lock,
+        })
+    }
+
+    /// The user's staging directory.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Create a directory (relative to the staging dir) and its parents.
+    pub fn create_dir(&self, rel: &Path) -> Result<(), StageError> {
+        let p = self.root.join(rel);
+        fs::create_dir_all(&p).map_err(io_err(&p))
+    }
+
+    /// Write `bytes` to `rel` atomically. An existing file with exactly these bytes
+    /// is left in place (a re-run does not rewrite what is already staged); returns
+    /// whether the file was written. Safe to call from many threads at once.
+    pub fn write_file(&self, rel: &str, bytes: &[u8]) -> Result<bool, StageError> {
+        let target = self.root.join(rel);
+        if same_content(&target, bytes) {
+            return Ok(false);
+        }
+        if let Some(parent) = target.parent() {
+            fs::create_dir_all(parent).map_err(io_err(parent))?;
+        }
+        let mut tmp = tempfile::NamedTempFile::new_in(&self.tmp).map_err(io_err(&self.tmp))?;
+        tmp.write_all(bytes).map_err(io_err(tmp.path()))?;
+        tmp.persist(&target).map_err(|e| io_err(&target)(e.error))?;
+        Ok(true)
+    }
+
+    /// Copy the file at `src` to `rel` atomically as a stream (for originals too big
+    /// to hold in memory). An existing file of the same size is kept: the name
+    /// carries the source's hash, so same name and size mean the same bytes.
+    pub fn copy_file(&self, rel: &str, src: &Path) -> Result<bool, StageError> {
+        let target = self.root.join(rel);
+        let src_len = fs::metadata(src).map_err(io_err(src))?.len();
+        if fs::metadata(&target).is_ok_and(|m| m.is_file() && m.len() == src_len) {
+            return Ok(false);
+        }
+        if let Some(parent) = target.parent() {
+            fs::create_dir_all(parent).map_err(io_err(parent))?;
+        }
+        let mut tmp = tempfile::NamedTempFile::new_in(&self.tmp).map_err(io_err(&self.tmp))?;
+        let mut input = File::open(src).map_err(io_err(src))?;
+        std::io::copy(&mut input, &mut tmp).map_err(io_err(src))?;
+        tmp.persist(&target).map_err(|e| io_err(&target)(e.error))?;
+        Ok(true)
+    }
+
+    /// Append one manifest line. Only the single writer calls this, in order.
+    pub fn append(&mut self, entry: &Entry) -> Result<(), StageError> {
+        let mut line = manifest::to_line(entry);
+        line.push('\n');
+        let partial = self.root.join(format!("{MANIFEST}.partial"));
+        self.manifest
+            .write_all(line.as_bytes())
+            .map_err(io_err(&partial))
+    }
+
+    /// Finish the run: make the new manifest the manifest, and remove files under
+    /// `mail/` and `quarantine/` that it no longer names (their source is gone or
+    /// became something else) plus empty directories that are not in `keep_dirs`.
+    pub fn finish(
+        mut self,
+        keep_files: &HashSet<String>,
+        keep_dirs: &HashSet<String>,
+    ) -> Result<Sweep, StageError> {
+        let partial = self.root.join(format!("{MANIFEST}.partial"));
+        self.manifest.flush().map_err(io_err(&partial))?;
+        self.manifest
+            .get_ref()
+            .sync_all()
+            .map_err(io_err(&partial))?;
+        let final_path = self.root.join(MANIFEST);
+        fs::rename(&partial, &final_path).map_err(io_err(&final_path))?;
+        let mut sweep = Sweep::default();
+        for area in [MAIL_DIR, QUARANTINE_DIR] {
+            sweep_dir(
+                &self.root,
+                Path::new(area),
+                keep_files,
+                keep_dirs,
+                &mut sweep,
+            )?;
+        }
+        fs::remove_dir_all(&self.tmp).map_err(io_err(&self.tmp))?;
+        Ok(sweep)
+    }
+}
+
+/// Write a small file (JSON summaries) atomically, outside any run.
+pub fn write_small_file(path: &Path, bytes: &[u8]) -> Result<(), StageError> {
+    if same_content(path, bytes) {
+        return Ok(());
+    }
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(io_err(dir))?;
+    tmp.write_all(bytes).map_err(io_err(tmp.path()))?;
+    tmp.persist(path).map_err(|e| io_err(path)(e.error))?;
+    Ok(())
+}
+
+/// True if `path` is a file holding exactly `bytes`.
+fn same_content(path: &Path, bytes: &[u8]) -> bool {
+    let Ok(meta) = fs::metadata(path) else {
+        return false;
+    };
+    if !meta.is_file() || meta.len() != bytes.len() as u64 {
+        return false;
+    }
+    let Ok(mut f) = File::open(path) else {
+        return false;
+    };
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut off = 0;
+    loop {
+        match f.read(&mut buf) {
+            Ok(0) => return off == bytes.len(),
+            Ok(n) => {
+                if off + n > bytes.len() || buf[..n] != bytes[off..off + n] {
+                    return false;
+                }
+                off += n;
+            }
+            Err(_) => return false,
+        }
+    }
+}
+
+/// Depth-first sweep of `root/rel`. Returns whether the directory is now empty.
+fn sweep_dir(
+    root: &Path,
+    rel: &Path,
+    keep_files: &HashSet<String>,
+    keep_dirs: &HashSet<String>,
+    sweep: &mut Sweep,
+) -> Result<bool, StageError> {
+    let dir = root.join(rel);
+    let mut empty = true;
+    let entries = fs::read_dir(&dir).map_err(io_err(&dir))?;
+    for entry in entries {
+        let entry = entry.map_err(io_err(&dir))?;
+        let child_rel = rel.join(entry.file_name());
+        let key = rel_key(&child_rel);
+        let ty = entry.file_type().map_err(io_err(&entry.path()))?;
+        if ty.is_dir() {
+            let now_empty = sweep_dir(root, &child_rel, keep_files, keep_dirs, sweep)?;
+            if now_empty && !keep_dirs.contains(&key) {
+                let p = root.join(&child_rel);
+                fs::remove_dir(&p).map_err(io_err(&p))?;
+                sweep.dirs += 1;
+            } else {
+                empty = false;
+            }
+        } else if keep_files.contains(&key) {
+            empty = false;
+        } else {
+            let p = root.join(&child_rel);
+            fs::remove_file(&p).map_err(io_err(&p))?;
+            sweep.files += 1;
+        }
+    }
+    Ok(empty)
+}
+
+/// A relative path as the `/`-joined string used in manifests.
+fn rel_key(rel: &Path) -> String {
+    rel.components()
+        .map(|c| c.as_os_str().to_string_lossy())
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn atomic_writes_skip_identical_and_sweep_stale() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("alice");
+        let st = UserStage::open(&root).unwrap();
+        assert!(st.write_file("mail/Inbox/a.eml", b"one").unwrap());
+        assert!(!st.write_file("mail/Inbox/a.eml", b"one").unwrap());
+        assert!(st.write_file("mail/Inbox/a.eml", b"two").unwrap());
+        assert!(st.write_file("mail/Old/b.eml", b"b").unwrap());
+        // A second open while the first holds the lock is refused.
+        assert!(matches!(
+            UserStage::open(&root),
+            Err(StageError::Locked { .. })
+        ));
+        let keep: HashSet<String> = ["mail/Inbox/a.eml".to_string()].into();
+        let dirs: HashSet<String> = ["mail/Inbox".to_string(), "mail/Empty".to_string()].into();
+        st.create_dir(Path::new("mail/Empty")).unwrap();
+        let sweep = st.finish(&keep, &dirs).unwrap();
+        assert_eq!(sweep, Sweep { files: 1, dirs: 1 });
+        assert_eq!(fs::read(root.join("mail/Inbox/a.eml")).unwrap(), b"two");
+        assert!(root.join("mail/Empty").is_dir());
+        assert!(!root.join("mail/Old").exists());
+        assert!(!root.join(".tmp").exists());
+        assert!(root.join("manifest.jsonl").is_file());
+    }
+}
