@@ -318,6 +318,10 @@ fn print_report(out: &mut impl Write, r: &BatchReport) -> std::io::Result<()> {
     )?;
     for u in &r.users {
         let s = &u.summary;
+        if u.error.is_some() {
+            writeln!(out, "{:<20} FAILED (see below)", s.user)?;
+            continue;
+        }
         let repaired: u64 = s.repairs.values().sum();
         writeln!(
             out,
@@ -346,6 +350,7 @@ fn print_report(out: &mut impl Write, r: &BatchReport) -> std::io::Result<()> {
         let s = &u.summary;
         if let Some(e) = &u.error {
             writeln!(out, "\n{}: FAILED: {e}", s.user)?;
+            eprintln!("mailstage: error: user {}: {e}", s.user);
             continue;
         }
         if !s.repairs.is_empty() {

@@ -68,9 +68,9 @@ pub enum UserError {
     /// Writing the staging tree failed.
     #[error(transparent)]
     Stage(#[from] StageError),
-    /// Source and staging directories overlap.
+    /// Source and staging directories overlap, or the source is not a Maildir root.
     #[error("{0}")]
-    Overlap(String),
+    Refused(String),
 }
 
 /// Message counts by status.
@@ -289,6 +289,19 @@ fn convert_user(
     progress: &Progress,
 ) -> Result<UserReport, UserError> {
     let md = maildir::scan(&job.maildir, opts.layout)?;
+    // A root without cur/ and new/ is most often the parent of the Maildir (a home
+    // directory): converting it would treat unrelated directories as folders.
+    if md
+        .warnings
+        .iter()
+        .any(|w| matches!(w, maildir::ScanWarning::NoInbox { .. }))
+    {
+        return Err(UserError::Refused(format!(
+            "{} has no cur/ or new/ directory, so it is not a Maildir root \
+             (pass the directory that holds cur/, new/ and tmp/)",
+            job.maildir.display()
+        )));
+    }
     let names: Vec<Vec<String>> = md.folders.iter().map(|f| f.name.clone()).collect();
     let plan = folders::plan(&names, &job.rules, opts.target)?;
     let user_dir = out.join(&job.name);
@@ -701,14 +714,14 @@ fn check_no_overlap(source: &Path, user_dir: &Path) -> Result<(), UserError> {
         dst.push(n);
     }
     if dst.starts_with(&src) {
-        return Err(UserError::Overlap(format!(
+        return Err(UserError::Refused(format!(
             "the staging directory {} is inside the source Maildir {}: choose --out elsewhere",
             dst.display(),
             src.display()
         )));
     }
     if src.starts_with(&dst) {
-        return Err(UserError::Overlap(format!(
+        return Err(UserError::Refused(format!(
             "the source Maildir {} is inside the staging directory {}: choose --out elsewhere",
             src.display(),
             dst.display()
