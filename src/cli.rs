@@ -27,6 +27,26 @@ pub struct Cli {
 pub enum Command {
     /// Turn Maildirs into clean staging trees (read-only on the source).
     Convert(ConvertArgs),
+    /// Say what is wrong with .eml files for Exchange and what the repair would do.
+    Check(CheckArgs),
+}
+
+/// `mailstage check`.
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Exit codes: 0 every file is clean, 1 some need repair or \
+would be quarantined, 2 a file could not be read."
+)]
+pub struct CheckArgs {
+    /// Message files (.eml, Maildir files).
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+    /// Size limit, as for convert (0 = none, the default here).
+    #[arg(long, value_name = "BYTES", value_parser = parse_size)]
+    pub max_size: Option<u64>,
+    /// Print one JSON object per file.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `mailstage convert`.
@@ -236,6 +256,51 @@ fn read_users(csv_path: &Path, args: &ConvertArgs) -> Result<Vec<UserJob>> {
         bail!("{}: no users", csv_path.display());
     }
     Ok(jobs)
+}
+
+/// Run `check` and return the process exit code.
+pub fn check(args: CheckArgs) -> Result<i32> {
+    let mut code = 0;
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    for f in &args.files {
+        let bytes = match std::fs::read(f) {
+            Ok(b) => b,
+            Err(e) => {
+                eprintln!("mailstage: error: {}: {e}", f.display());
+                code = 2;
+                continue;
+            }
+        };
+        let mtime = std::fs::metadata(f)
+            .and_then(|m| m.modified())
+            .map(chrono::DateTime::<chrono::Utc>::from)
+            .unwrap_or_default();
+        let r = mailstage::check::check(&bytes, mtime, args.max_size.filter(|&n| n > 0));
+        if r.verdict != "clean" && code == 0 {
+            code = 1;
+        }
+        if args.json {
+            let mut v = serde_json::to_value(&r)?;
+            v["file"] = serde_json::Value::from(f.display().to_string());
+            writeln!(out, "{}", serde_json::to_string(&v)?)?;
+            continue;
+        }
+        writeln!(out, "{}: {}", f.display(), r.verdict)?;
+        for p in &r.problems {
+            writeln!(out, "  problem: {p}")?;
+        }
+        if !r.repairs.is_empty() {
+            writeln!(out, "  repairs: {}", r.repairs.join(", "))?;
+        }
+        if let Some(q) = &r.quarantine_reason {
+            writeln!(out, "  would be quarantined: {q}")?;
+        }
+        for p in &r.after_repair {
+            writeln!(out, "  still wrong after repair (a bug): {p}")?;
+        }
+    }
+    Ok(code)
 }
 
 /// Run `convert` and return the process exit code.

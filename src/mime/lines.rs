@@ -83,3 +83,72 @@ mod tests {
         }
     }
 }
+
+/// Offsets, in the output of [`to_crlf`], of the bytes it inserted (the CR before
+/// a bare LF, the LF after a lone CR). Lets a caller recover the exact original
+/// bytes of a range of the normalised message (binary parts, RFC 2045 §6.2).
+pub fn insertions(input: &[u8]) -> Vec<usize> {
+    let mut out = Vec::new();
+    let mut added = 0;
+    let mut pos = 0;
+    while let Some(i) = memchr::memchr2(b'\r', b'\n', &input[pos..]) {
+        let at = pos + i;
+        if input[at] == b'\r' && input.get(at + 1) == Some(&b'\n') {
+            pos = at + 2;
+            continue;
+        }
+        if input[at] == b'\r' {
+            out.push(at + added + 1); // the LF added after the CR
+        } else {
+            out.push(at + added); // the CR added before the LF
+        }
+        added += 1;
+        pos = at + 1;
+    }
+    out
+}
+
+/// The original bytes behind `range` of a normalised message, given the
+/// [`insertions`] of its normalisation.
+pub fn original_range(
+    normalised: &[u8],
+    range: std::ops::Range<usize>,
+    inserted: &[usize],
+) -> Vec<u8> {
+    let first = inserted.partition_point(|&p| p < range.start);
+    let end = range.end;
+    let mut skip = inserted[first..]
+        .iter()
+        .copied()
+        .take_while(|&p| p < end)
+        .peekable();
+    let mut out = Vec::with_capacity(range.len());
+    for i in range {
+        if skip.peek() == Some(&i) {
+            skip.next();
+            continue;
+        }
+        out.push(normalised[i]);
+    }
+    out
+}
+
+#[cfg(test)]
+mod map_tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn original_bytes_are_recoverable(v in proptest::collection::vec(prop_oneof![Just(b'\r'), Just(b'\n'), any::<u8>()], 0..80), a in 0usize..100, b in 0usize..100) {
+            let (norm, _) = to_crlf(&v);
+            let ins = insertions(&v);
+            prop_assert_eq!(original_range(&norm, 0..norm.len(), &ins), v.clone());
+            // Any range that starts and ends between line breaks maps back to a
+            // contiguous slice of the original.
+            let (lo, hi) = (a.min(b).min(norm.len()), a.max(b).min(norm.len()));
+            let part = original_range(&norm, lo..hi, &ins);
+            prop_assert!(part.is_empty() || v.windows(part.len()).any(|w| w == &part[..]));
+        }
+    }
+}

@@ -10,7 +10,14 @@ use std::fmt;
 
 use chrono::{DateTime, Utc};
 
-use crate::mime::{header, lines};
+use std::borrow::Cow;
+
+use crate::mime::validate::{self, Problem};
+use crate::mime::{header, lines, scan};
+
+mod body;
+mod fields;
+mod tree;
 
 /// What the pipeline needs to know about a message besides its bytes.
 #[derive(Debug, Clone)]
@@ -28,26 +35,119 @@ pub struct Context {
 /// `repairs` and in summaries, and scripts match on them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Repair {
+    /// A UTF-8 byte order mark before the header was removed.
+    Bom,
     /// Lone CR line endings became CRLF. (Bare LF to CRLF is not a repair: every
     /// Maildir message has LF endings and the staging contract always uses CRLF.)
     BareCr,
+    /// An mbox `From ` envelope line before the header was removed.
+    MboxFromLine,
     /// No Message-ID: one was derived from the content hash (RFC 5322 §3.6.4).
     AddedMessageId,
     /// No Date: one was made from the internal date (RFC 5322 §3.6.1).
     AddedDate,
+    /// MIME fields without MIME-Version: `MIME-Version: 1.0` added (RFC 2045 §4).
+    AddedMimeVersion,
     /// The header had no line ending after its last field; CRLF was added.
     TerminatedHeader,
+    /// No empty line between header and body: one was inserted (RFC 5322 §2.1).
+    HeaderSeparator,
+    /// Text before the first header field (a continuation of nothing) was moved
+    /// into one fixed-name field.
+    LeadingContinuation,
+    /// Raw 8-bit header text re-encoded as RFC 2047 encoded words (UTF-8).
+    Header8bit,
+    /// Raw 8-bit parameter values (file names) re-encoded per RFC 2231.
+    Param8bit,
+    /// White space between a field name and its colon removed.
+    FieldNameSpace,
+    /// A base64 or quoted-printable multipart / embedded message decoded (RFC 2045
+    /// §6.4, RFC 2046 §5.2.1), and repaired inside.
+    CompositeDecoded,
+    /// NUL bytes removed from a header field.
+    HeaderNul,
+    /// A header line over 998 octets refolded.
+    HeaderRefolded,
+    /// Extra Content-Type fields kept as `X-Original-Content-Type`.
+    DuplicateContentType,
+    /// A multipart without a declared (or with a wrong) boundary: the boundary its
+    /// delimiter lines use was declared.
+    BoundaryRecovered,
+    /// A boundary too long for the 998-octet line limit was replaced by a short one.
+    BoundaryReplaced,
+    /// A multipart whose parts cannot be found was declared text/plain (every byte kept).
+    MultipartAsText,
+    /// A missing closing delimiter was added (RFC 2046 §5.1.1).
+    CloseDelimiterAdded,
+    /// Broken base64 decoded leniently and re-encoded cleanly (same bytes decoded).
+    Base64Reencoded,
+    /// Broken quoted-printable decoded leniently and re-encoded cleanly.
+    QpReencoded,
+    /// Binary content in a 7bit/8bit/binary part re-encoded as base64 (lossless).
+    BinaryBase64,
+    /// NUL bytes removed from a text part (they carry no text).
+    BodyNul,
+    /// Text with lines over 998 octets re-encoded as quoted-printable.
+    LongLinesQp,
+    /// 8-bit text declared 7bit now declared 8bit.
+    Cte8bit,
+    /// A misspelt Content-Transfer-Encoding written canonically.
+    CteRenamed,
+    /// 8-bit text without a charset: the detected charset was declared.
+    CharsetAdded,
+    /// A charset label that did not fit the bytes replaced by the detected one.
+    CharsetRelabeled,
+    /// A charset alias replaced by its canonical MIME name.
+    CharsetAlias,
+    /// Text in a charset Exchange mishandles transcoded to UTF-8.
+    CharsetTranscoded,
+    /// Like [`Repair::CharsetAdded`], but nothing fitted and windows-1252 was assumed.
+    CharsetGuessed,
 }
 
 impl Repair {
     /// The stable short name used in the manifest.
     pub fn name(self) -> &'static str {
         match self {
+            Repair::Bom => "bom-removed",
             Repair::BareCr => "bare-cr",
+            Repair::MboxFromLine => "mbox-from-line",
             Repair::AddedMessageId => "added-message-id",
             Repair::AddedDate => "added-date",
+            Repair::AddedMimeVersion => "added-mime-version",
             Repair::TerminatedHeader => "terminated-header",
+            Repair::HeaderSeparator => "header-separator",
+            Repair::LeadingContinuation => "leading-continuation",
+            Repair::Header8bit => "header-8bit",
+            Repair::Param8bit => "param-8bit",
+            Repair::HeaderNul => "header-nul",
+            Repair::FieldNameSpace => "field-name-space",
+            Repair::CompositeDecoded => "composite-decoded",
+            Repair::HeaderRefolded => "header-refolded",
+            Repair::DuplicateContentType => "duplicate-content-type",
+            Repair::BoundaryRecovered => "boundary-recovered",
+            Repair::MultipartAsText => "multipart-as-text",
+            Repair::BoundaryReplaced => "boundary-replaced",
+            Repair::CloseDelimiterAdded => "close-delimiter-added",
+            Repair::Base64Reencoded => "base64-reencoded",
+            Repair::QpReencoded => "qp-reencoded",
+            Repair::BinaryBase64 => "binary-base64",
+            Repair::BodyNul => "body-nul-removed",
+            Repair::LongLinesQp => "long-lines-qp",
+            Repair::Cte8bit => "cte-8bit",
+            Repair::CteRenamed => "cte-renamed",
+            Repair::CharsetAdded => "charset-added",
+            Repair::CharsetRelabeled => "charset-relabeled",
+            Repair::CharsetAlias => "charset-alias",
+            Repair::CharsetTranscoded => "charset-transcoded",
+            Repair::CharsetGuessed => "charset-guessed",
         }
+    }
+
+    /// True for a repair that cannot keep every byte of content (named as such in
+    /// the manifest's reason and in reports).
+    pub fn is_lossy(self) -> bool {
+        matches!(self, Repair::BodyNul | Repair::HeaderNul)
     }
 }
 
@@ -80,6 +180,23 @@ pub enum QuarantineReason {
         /// The I/O error.
         error: String,
     },
+    /// One file holds several messages (an mbox).
+    Mbox,
+    /// A signed or encrypted part would have to change to be accepted.
+    Signed {
+        /// What is wrong inside it.
+        detail: String,
+    },
+    /// An Exchange limit is exceeded and cannot be met without losing content.
+    Limit {
+        /// What exceeds the limit, in words.
+        detail: String,
+    },
+    /// Something the repair engine cannot fix without losing content.
+    Unrepairable {
+        /// What.
+        detail: String,
+    },
 }
 
 impl QuarantineReason {
@@ -90,6 +207,10 @@ impl QuarantineReason {
             QuarantineReason::NotAMessage { .. } => "not-a-message",
             QuarantineReason::TooLarge { .. } => "too-large",
             QuarantineReason::Unreadable { .. } => "unreadable",
+            QuarantineReason::Mbox => "mbox",
+            QuarantineReason::Signed { .. } => "signed",
+            QuarantineReason::Limit { .. } => "limit",
+            QuarantineReason::Unrepairable { .. } => "unrepairable",
         }
     }
 }
@@ -108,6 +229,22 @@ impl fmt::Display for QuarantineReason {
             ),
             QuarantineReason::Unreadable { error } => {
                 write!(f, "the source file could not be read: {error}")
+            }
+            QuarantineReason::Mbox => f.write_str(
+                "the file holds several messages (mbox format); split it into one file per message",
+            ),
+            QuarantineReason::Signed { detail } => write!(
+                f,
+                "a signed or encrypted part would need changes that break its signature: {detail}"
+            ),
+            QuarantineReason::Limit { detail } => {
+                write!(
+                    f,
+                    "over an Exchange limit that cannot be met without losing content: {detail}"
+                )
+            }
+            QuarantineReason::Unrepairable { detail } => {
+                write!(f, "cannot be repaired without losing content: {detail}")
             }
         }
     }
@@ -167,21 +304,50 @@ const MESSAGE_FIELDS: &[&str] = &[
 
 /// Run the pipeline on one message.
 pub fn repair(input: &[u8], ctx: &Context) -> Outcome {
-    if input.trim_ascii().is_empty() {
-        return Outcome::Quarantined(QuarantineReason::Empty);
+    match run(input, ctx) {
+        Ok(s) => Outcome::Staged(s),
+        Err(r) => Outcome::Quarantined(r),
     }
-    let (crlf, endings) = lines::to_crlf(input);
+}
+
+fn run(input: &[u8], ctx: &Context) -> Result<Staged, QuarantineReason> {
+    if input.trim_ascii().is_empty() {
+        return Err(QuarantineReason::Empty);
+    }
     let mut repairs = Vec::new();
+    // A UTF-8 byte order mark is not part of RFC 5322 text; some Windows tools
+    // write one before the header.
+    let input = match input.strip_prefix(b"\xEF\xBB\xBF") {
+        Some(rest) => {
+            repairs.push(Repair::Bom);
+            rest
+        }
+        None => input,
+    };
+    let input = strip_mbox_from_line(input, &mut repairs)?;
+    let (crlf, endings) = lines::to_crlf(input);
     if endings.bare_cr > 0 {
         repairs.push(Repair::BareCr);
     }
     let msg: &[u8] = &crlf;
-    let head = header::scan(msg, 0);
-    if let Some(detail) = not_a_message(msg, &head) {
-        return Outcome::Quarantined(QuarantineReason::NotAMessage { detail });
+    let root = scan::scan(msg);
+    if let Some(detail) = not_a_message(msg, &root.header) {
+        return Err(QuarantineReason::NotAMessage { detail });
+    }
+    let findings = validate::validate(msg);
+    if let Some(f) = findings
+        .iter()
+        .find(|f| matches!(f.problem, Problem::Limit { .. }))
+    {
+        return Err(QuarantineReason::Limit {
+            detail: f.to_string(),
+        });
     }
 
-    let mut added: Vec<u8> = Vec::new();
+    // Fields the message header lacks, added at its end (RFC 5322 §3.6 allows any
+    // order; appending keeps Received blocks first).
+    let head = &root.header;
+    let mut added: Vec<Vec<u8>> = Vec::new();
     let message_id = match head.get(msg, "message-id").and_then(header::msg_id) {
         Some(id) => String::from_utf8_lossy(&id).into_owned(),
         None => {
@@ -189,35 +355,70 @@ pub fn repair(input: &[u8], ctx: &Context) -> Outcome {
                 "<{}@mailstage.invalid>",
                 hex::encode(&ctx.source_sha256[..16])
             );
-            added.extend_from_slice(b"Message-ID: ");
-            added.extend_from_slice(id.as_bytes());
-            added.extend_from_slice(b"\r\n");
+            added.push(format!("Message-ID: {id}\r\n").into_bytes());
             repairs.push(Repair::AddedMessageId);
             id
         }
     };
     if head.count(msg, "date") == 0 {
-        added.extend_from_slice(b"Date: ");
-        added.extend_from_slice(ctx.internal_date.to_rfc2822().as_bytes());
-        added.extend_from_slice(b"\r\n");
+        added.push(format!("Date: {}\r\n", ctx.internal_date.to_rfc2822()).into_bytes());
         repairs.push(Repair::AddedDate);
     }
+    if findings
+        .iter()
+        .any(|f| matches!(f.problem, Problem::NoMimeVersion))
+    {
+        added.push(b"MIME-Version: 1.0\r\n".to_vec());
+        repairs.push(Repair::AddedMimeVersion);
+    }
+    let rewrite = findings.iter().any(|f| {
+        !matches!(
+            f.problem,
+            Problem::NoMessageId | Problem::NoDate | Problem::NoMimeVersion
+        )
+    });
 
-    let bytes = if added.is_empty() {
+    let bytes = if rewrite {
+        let mut rw = tree::Rewriter::new(msg, input);
+        rw.hint = body_charset(msg, &root);
+        let mut out = Vec::with_capacity(msg.len() + msg.len() / 8 + 256);
+        rw.emit(&root, &mut out, false, &added)?;
+        repairs.extend(rw.repairs);
+        let mut left = validate::validate(&out);
+        if left
+            .iter()
+            .any(|f| matches!(f.problem, Problem::NoMimeVersion))
+        {
+            // A repair introduced the first MIME field (e.g. an encoding).
+            let end = header::scan(&out, 0).end;
+            out.splice(end..end, b"MIME-Version: 1.0\r\n".iter().copied());
+            repairs.push(Repair::AddedMimeVersion);
+            left = validate::validate(&out);
+        }
+        if let Some(f) = left.first() {
+            let detail = f.to_string();
+            return Err(if has_protected(&root) {
+                QuarantineReason::Signed { detail }
+            } else {
+                QuarantineReason::Unrepairable { detail }
+            });
+        }
+        Some(out)
+    } else if added.is_empty() {
         match crlf {
-            std::borrow::Cow::Borrowed(_) => None,
-            std::borrow::Cow::Owned(v) => Some(v),
+            Cow::Borrowed(_) if repairs.is_empty() => None,
+            _ => Some(crlf.into_owned()),
         }
     } else {
-        // New fields go at the end of the header section, after any trace fields
-        // (RFC 5322 §3.6 allows any order; appending keeps Received blocks first).
-        let mut out = Vec::with_capacity(msg.len() + added.len() + 2);
+        let mut out = Vec::with_capacity(msg.len() + 128);
         out.extend_from_slice(&msg[..head.end]);
         if !out.is_empty() && !out.ends_with(b"\r\n") {
             out.extend_from_slice(b"\r\n");
             repairs.push(Repair::TerminatedHeader);
         }
-        out.extend_from_slice(&added);
+        for a in &added {
+            out.extend_from_slice(a);
+        }
         if head.end == msg.len() {
             // A header with no body at all still needs its empty separator line.
             out.extend_from_slice(b"\r\n");
@@ -230,17 +431,65 @@ pub fn repair(input: &[u8], ctx: &Context) -> Outcome {
     if let Some(limit) = ctx.max_size
         && size > limit
     {
-        return Outcome::Quarantined(QuarantineReason::TooLarge { size, limit });
+        return Err(QuarantineReason::TooLarge { size, limit });
     }
-    Outcome::Staged(Staged {
+    Ok(Staged {
         bytes,
         repairs,
         message_id,
     })
 }
 
+/// An mbox envelope line (`From sender date`) is not part of the message
+/// (RFC 4155); more than one message in the file is an mbox, not a message.
+fn strip_mbox_from_line<'a>(
+    input: &'a [u8],
+    repairs: &mut Vec<Repair>,
+) -> Result<&'a [u8], QuarantineReason> {
+    let mut rest = input;
+    if input.starts_with(b"From ")
+        && let Some(nl) = memchr::memchr(b'\n', input)
+        && !header::scan(&input[nl + 1..], 0).fields.is_empty()
+    {
+        rest = &input[nl + 1..];
+        repairs.push(Repair::MboxFromLine);
+        // Another envelope line after an empty line, followed by a header field,
+        // starts another message.
+        let mut pos = 0;
+        while let Some(i) = memchr::memmem::find(&rest[pos..], b"\n\nFrom ") {
+            let at = pos + i + 2;
+            if let Some(nl) = memchr::memchr(b'\n', &rest[at..])
+                && header::scan(&rest[at + nl + 1..], 0).fields.len() >= 2
+            {
+                return Err(QuarantineReason::Mbox);
+            }
+            pos = at;
+        }
+    }
+    Ok(rest)
+}
+
+/// The first charset a text part declares: the best hint for undeclared 8-bit
+/// header text (mailers write headers and bodies in the same charset).
+fn body_charset(msg: &[u8], root: &scan::Part) -> Option<Vec<u8>> {
+    let _ = msg;
+    let mut hint = None;
+    scan::walk(root, &mut |p, _| {
+        if hint.is_none() && p.content_type.main_type() == "text" {
+            hint = p.content_type.param("charset").map(<[u8]>::to_vec);
+        }
+    });
+    hint
+}
+
+fn has_protected(root: &scan::Part) -> bool {
+    let mut any = false;
+    scan::walk(root, &mut |p, _| any |= validate::is_protected(p));
+    any
+}
+
 /// Why the bytes are not a message, if they are not.
-fn not_a_message(msg: &[u8], head: &header::Header) -> Option<String> {
+fn not_a_message(msg: &[u8], head: &crate::mime::header::Header) -> Option<String> {
     if head.fields.is_empty() {
         // Text has almost no C0 controls besides TAB, CR and LF; binary formats
         // (images, archives, office files) have many near their start.

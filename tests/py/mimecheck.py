@@ -1,0 +1,49 @@
+#!/usr/bin/env python3
+"""Independent second opinion on messages, for mailstage's corpus tests.
+
+Reads each file with Python's own `email` package (compat32 policy, as tolerant as
+it gets) and prints one JSON object per file:
+  {"file": ..., "defects": [defect class names, message and all parts],
+   "leaves": [{"type": "image/png", "sha256": hex of get_payload(decode=True)}]}
+Standard library only.
+"""
+import email
+import email.policy
+import hashlib
+import json
+import sys
+
+
+def leaves(msg):
+    out = []
+    for part in msg.walk():
+        if part.is_multipart():
+            continue
+        payload = part.get_payload(decode=True)
+        if payload is None:
+            payload = b""
+        out.append({
+            "type": part.get_content_type(),
+            "sha256": hashlib.sha256(payload).hexdigest(),
+            "len": len(payload),
+        })
+    return out
+
+
+def defects(msg):
+    names = []
+    for part in msg.walk():
+        names.extend(type(d).__name__ for d in part.defects)
+    return names
+
+
+def main():
+    for path in sys.argv[1:]:
+        with open(path, "rb") as fh:
+            data = fh.read()
+        msg = email.message_from_bytes(data, policy=email.policy.compat32)
+        print(json.dumps({"file": path, "defects": defects(msg), "leaves": leaves(msg)}))
+
+
+if __name__ == "__main__":
+    main()
