@@ -20,6 +20,9 @@ pub struct Report {
     /// Why `convert` would quarantine it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub quarantine_reason: Option<String>,
+    /// The repaired message (what `convert` would stage), if stageable.
+    #[serde(skip)]
+    pub repaired: Option<Vec<u8>>,
     /// Findings left on the repaired message (always empty: a non-empty list
     /// would be a bug in the repair engine, and `convert` quarantines instead).
     pub after_repair: Vec<String>,
@@ -58,6 +61,7 @@ pub fn check(bytes: &[u8], internal_date: DateTime<Utc>, max_size: Option<u64>) 
                 problems,
                 repairs: s.repairs.iter().map(|r| r.name().to_string()).collect(),
                 quarantine_reason: None,
+                repaired: Some(out.to_vec()),
                 after_repair: after,
             }
         }
@@ -66,6 +70,7 @@ pub fn check(bytes: &[u8], internal_date: DateTime<Utc>, max_size: Option<u64>) 
             verdict: "quarantine",
             repairs: Vec::new(),
             quarantine_reason: Some(r.to_string()),
+            repaired: None,
             after_repair: Vec::new(),
         },
     }

@@ -47,6 +47,9 @@ pub struct CheckArgs {
     /// Print one JSON object per file.
     #[arg(long)]
     pub json: bool,
+    /// Write each repaired message (as convert would stage it) into this directory.
+    #[arg(long, value_name = "DIR")]
+    pub write: Option<PathBuf>,
 }
 
 /// `mailstage convert`.
@@ -279,6 +282,11 @@ pub fn check(args: CheckArgs) -> Result<i32> {
         let r = mailstage::check::check(&bytes, mtime, args.max_size.filter(|&n| n > 0));
         if r.verdict != "clean" && code == 0 {
             code = 1;
+        }
+        if let (Some(dir), Some(bytes)) = (&args.write, &r.repaired) {
+            std::fs::create_dir_all(dir)?;
+            let name = f.file_name().map(|n| n.to_os_string()).unwrap_or_default();
+            std::fs::write(dir.join(name), bytes)?;
         }
         if args.json {
             let mut v = serde_json::to_value(&r)?;

@@ -31,6 +31,10 @@ pub enum Defect {
     NoHeaderSeparator,
     /// The first header line was a continuation line.
     LeadingContinuation,
+    /// A `message/rfc822` part whose content has no header: not a message.
+    EmbeddedNotAMessage,
+    /// An embedded message starts with an mbox `From ` envelope line.
+    EmbeddedFromLine,
 }
 
 /// A parsed Content-Type (RFC 2045 §5.1), with the default of RFC 2045 §5.2 or
@@ -197,7 +201,25 @@ pub fn scan_entity(msg: &[u8], range: Range<usize>, depth: usize, digest_child: 
         }
     } else if is_embedded_message(&content_type.mime_type, encoding.as_deref()) && !body.is_empty()
     {
-        Kind::Message(Box::new(scan_entity(msg, body.clone(), depth + 1, false)))
+        let mut inner = scan_entity(msg, body.clone(), depth + 1, false);
+        if inner.header.fields.is_empty()
+            && msg[body.clone()].starts_with(b"From ")
+            && let Some(nl) = memchr::memchr(b'\n', &msg[body.clone()])
+        {
+            // An mbox envelope line before the embedded header (RFC 4155), as
+            // forwarding mailers leave it: the message starts after it.
+            let after = scan_entity(msg, body.start + nl + 1..body.end, depth + 1, false);
+            if !after.header.fields.is_empty() {
+                defects.push(Defect::EmbeddedFromLine);
+                inner = after;
+            }
+        }
+        if inner.header.fields.is_empty() {
+            defects.push(Defect::EmbeddedNotAMessage);
+            Kind::Leaf
+        } else {
+            Kind::Message(Box::new(inner))
+        }
     } else {
         Kind::Leaf
     };

@@ -63,6 +63,10 @@ pub enum Problem {
     },
     /// A structural MIME defect.
     Structure(Defect),
+    /// A Content-Type field with broken syntax.
+    ContentTypeSyntax,
+    /// A boundary outside RFC 2046's grammar (too long, spaces, other characters).
+    BadBoundary,
     /// A multipart or message part declared base64 or quoted-printable (RFC 2045
     /// §6.4 and RFC 2046 §5.2.1 allow only 7bit, 8bit or binary).
     EncodedComposite,
@@ -118,6 +122,10 @@ impl fmt::Display for Problem {
                 "raw 8-bit bytes in the {field} header (Exchange: \"Message contains invalid header\")"
             ),
             Problem::Structure(d) => write!(f, "broken MIME structure: {}", defect_text(d)),
+            Problem::ContentTypeSyntax => f.write_str("the Content-Type field has broken syntax"),
+            Problem::BadBoundary => f.write_str(
+                "the multipart boundary is outside RFC 2046's grammar (over 70 characters or unusual characters)",
+            ),
             Problem::EncodedComposite => {
                 f.write_str("a multipart or embedded message declared base64 or quoted-printable")
             }
@@ -156,6 +164,32 @@ impl fmt::Display for Problem {
     }
 }
 
+/// RFC 2046 §5.1.1: 1 to 70 of `bchars`, not ending in a space. We also refuse
+/// inner spaces: real parsers disagree on them once the field is folded.
+pub fn boundary_ok(b: &[u8]) -> bool {
+    !b.is_empty()
+        && b.len() <= 70
+        && b.iter()
+            .all(|c| c.is_ascii_alphanumeric() || b"'()+_,-./:=?".contains(c))
+}
+
+/// A Content-Type whose type is followed by something other than `;` or a
+/// comment (`multipart/mixed boundary=x`): lenient parsers read it, strict ones
+/// (and Outlook) do not.
+pub fn content_type_syntax_broken(msg: &[u8], part: &Part) -> bool {
+    let Some(v) = part.header.get(msg, "content-type") else {
+        return false;
+    };
+    let v = header::unfold(v);
+    let t = v.trim_ascii_start();
+    let end = t
+        .iter()
+        .position(|b| b.is_ascii_whitespace() || *b == b';' || *b == b'(')
+        .unwrap_or(t.len());
+    let rest = t[end..].trim_ascii_start();
+    !(rest.is_empty() || rest.starts_with(b";") || rest.starts_with(b"("))
+}
+
 /// Human words for a structural defect.
 pub fn defect_text(d: &Defect) -> &'static str {
     match d {
@@ -166,6 +200,8 @@ pub fn defect_text(d: &Defect) -> &'static str {
         Defect::DuplicateContentType => "more than one Content-Type header",
         Defect::NoHeaderSeparator => "no empty line between header and body",
         Defect::LeadingContinuation => "the header starts with a continuation line",
+        Defect::EmbeddedNotAMessage => "an attached message (message/rfc822) is not a message",
+        Defect::EmbeddedFromLine => "an attached message starts with an mbox From line",
     }
 }
 
@@ -374,6 +410,15 @@ fn check_part(
         && !protected
     {
         push(Problem::EncodedComposite);
+    }
+    if !protected && content_type_syntax_broken(msg, part) {
+        push(Problem::ContentTypeSyntax);
+    }
+    if let Kind::Multipart(mp) = &part.kind
+        && !protected
+        && !boundary_ok(&mp.boundary)
+    {
+        push(Problem::BadBoundary);
     }
     if depth > limits::NESTING {
         push(Problem::Limit {

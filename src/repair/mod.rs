@@ -75,8 +75,12 @@ pub enum Repair {
     BoundaryRecovered,
     /// A boundary too long for the 998-octet line limit was replaced by a short one.
     BoundaryReplaced,
+    /// A Content-Type with broken syntax (e.g. no `;` before a parameter) rewritten.
+    ContentTypeRewritten,
     /// A multipart whose parts cannot be found was declared text/plain (every byte kept).
     MultipartAsText,
+    /// An attached message/rfc822 with no header was declared text/plain (every byte kept).
+    EmbeddedAsText,
     /// A missing closing delimiter was added (RFC 2046 §5.1.1).
     CloseDelimiterAdded,
     /// Broken base64 decoded leniently and re-encoded cleanly (same bytes decoded).
@@ -127,7 +131,9 @@ impl Repair {
             Repair::DuplicateContentType => "duplicate-content-type",
             Repair::BoundaryRecovered => "boundary-recovered",
             Repair::MultipartAsText => "multipart-as-text",
+            Repair::EmbeddedAsText => "embedded-as-text",
             Repair::BoundaryReplaced => "boundary-replaced",
+            Repair::ContentTypeRewritten => "content-type-rewritten",
             Repair::CloseDelimiterAdded => "close-delimiter-added",
             Repair::Base64Reencoded => "base64-reencoded",
             Repair::QpReencoded => "qp-reencoded",

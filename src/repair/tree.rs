@@ -152,17 +152,32 @@ impl<'m> Rewriter<'m> {
             }
             Kind::Leaf
                 if part.defects.contains(&Defect::NoBoundary)
-                    || part.defects.contains(&Defect::BoundaryNotFound) =>
+                    || part.defects.contains(&Defect::BoundaryNotFound)
+                    || part.defects.contains(&Defect::EmbeddedNotAMessage) =>
             {
-                if let Some((boundary, mp)) = recover_boundary(msg, part) {
-                    self.note(Repair::BoundaryRecovered);
-                    edits.content_type =
-                        Some(content_type_with(msg, part, &[("boundary", &boundary)]));
-                    self.emit_multipart(part, &mp, &mut body_out, protected)?;
+                let recovered = if part.content_type.is_multipart() {
+                    recover_boundary(msg, part)
                 } else {
-                    // RFC 2046 §5.1.1 offers no way to split it: show it as text,
-                    // every byte kept.
-                    self.note(Repair::MultipartAsText);
+                    None
+                };
+                if let Some((boundary, mp)) = recovered {
+                    self.note(Repair::BoundaryRecovered);
+                    if validate::boundary_ok(boundary.as_bytes()) || protected {
+                        edits.content_type =
+                            Some(content_type_with(msg, part, &[("boundary", &boundary)]));
+                        self.emit_multipart(part, &mp, &mut body_out, protected)?;
+                    } else {
+                        edits.content_type =
+                            Some(self.emit_with_new_boundary(part, &mp, &mut body_out)?);
+                    }
+                } else {
+                    // RFC 2046 §5.1.1 offers no way to split it (or the attached
+                    // "message" has no header): show it as text, every byte kept.
+                    self.note(if part.content_type.is_multipart() {
+                        Repair::MultipartAsText
+                    } else {
+                        Repair::EmbeddedAsText
+                    });
                     let mut as_text = part.clone();
                     as_text.content_type.mime_type = "text/plain".into();
                     as_text.content_type.params.retain(|p| p.name == "charset");
@@ -187,28 +202,8 @@ impl<'m> Rewriter<'m> {
                 edits.charset = fix.charset;
                 body_out = fix.body.unwrap_or_else(|| msg[part.body.clone()].to_vec());
             }
-            Kind::Multipart(mp) if mp.boundary.len() + 4 > validate::MAX_LINE && !protected => {
-                // A boundary so long that its delimiter lines break the 998-octet
-                // limit (RFC 2046 §5.1.1 allows 70): use a new one throughout.
-                use sha2::Digest;
-                let new = format!(
-                    "=_mailstage_{}",
-                    hex::encode(&sha2::Sha256::digest(&mp.boundary)[..12])
-                );
-                self.note(Repair::BoundaryReplaced);
-                edits.content_type = Some(content_type_with(msg, part, &[("boundary", &new)]));
-                let pre = &msg[mp.preamble.clone()];
-                body_out.extend_from_slice(pre);
-                if !pre.is_empty() {
-                    body_out.extend_from_slice(b"\r\n");
-                }
-                for child in &mp.parts {
-                    body_out.extend_from_slice(format!("--{new}\r\n").as_bytes());
-                    self.emit(child, &mut body_out, false, &[])?;
-                    body_out.extend_from_slice(b"\r\n");
-                }
-                body_out.extend_from_slice(format!("--{new}--\r\n").as_bytes());
-                body_out.extend_from_slice(&msg[mp.epilogue.clone()]);
+            Kind::Multipart(mp) if !validate::boundary_ok(&mp.boundary) && !protected => {
+                edits.content_type = Some(self.emit_with_new_boundary(part, mp, &mut body_out)?);
             }
             Kind::Multipart(mp) => {
                 self.emit_multipart(part, mp, &mut body_out, protected)?;
@@ -229,8 +224,20 @@ impl<'m> Rewriter<'m> {
                 }
             }
             Kind::Message(inner) => {
+                if part.defects.contains(&Defect::EmbeddedFromLine) {
+                    // The envelope line before the embedded header is dropped
+                    // (emitting starts at the embedded header).
+                    self.note(Repair::MboxFromLine);
+                }
                 self.emit(inner, &mut body_out, protected, &[])?;
             }
+        }
+        if edits.content_type.is_none()
+            && !parent_protected
+            && validate::content_type_syntax_broken(msg, part)
+        {
+            self.note(Repair::ContentTypeRewritten);
+            edits.content_type = Some(content_type_with(msg, part, &[]));
         }
         self.emit_header(part, &edits, out)?;
         out.extend_from_slice(&body_out);
@@ -257,6 +264,36 @@ impl<'m> Rewriter<'m> {
             self.note(*r);
         }
         Ok(fix)
+    }
+
+    /// Emit a multipart with a new boundary (RFC 2046 §5.1.1 grammar) in place of
+    /// one parsers disagree on; returns the new Content-Type value.
+    fn emit_with_new_boundary(
+        &mut self,
+        part: &Part,
+        mp: &scan::Multipart,
+        body_out: &mut Vec<u8>,
+    ) -> Result<String, QuarantineReason> {
+        use sha2::Digest;
+        let msg = self.msg;
+        let new = format!(
+            "=_mailstage_{}",
+            hex::encode(&sha2::Sha256::digest(&mp.boundary)[..12])
+        );
+        self.note(Repair::BoundaryReplaced);
+        let pre = &msg[mp.preamble.clone()];
+        body_out.extend_from_slice(pre);
+        if !pre.is_empty() {
+            body_out.extend_from_slice(b"\r\n");
+        }
+        for child in &mp.parts {
+            body_out.extend_from_slice(format!("--{new}\r\n").as_bytes());
+            self.emit(child, body_out, false, &[])?;
+            body_out.extend_from_slice(b"\r\n");
+        }
+        body_out.extend_from_slice(format!("--{new}--\r\n").as_bytes());
+        body_out.extend_from_slice(&msg[mp.epilogue.clone()]);
+        Ok(content_type_with(msg, part, &[("boundary", &new)]))
     }
 
     fn emit_multipart(

@@ -14,9 +14,26 @@ import json
 import sys
 
 
+# Containers whose payload is not a whole message: Python parses them as if it
+# were and reports defects of a fragment (message/partial) or of a header-only
+# copy (delivery reports' message/rfc822-headers), or of the field groups of a
+# delivery status (RFC 3464), which it parses as header blocks.
+OPAQUE = {"message/partial", "message/external-body", "message/rfc822-headers", "text/rfc822-headers",
+          "message/delivery-status"}
+
+
+def walk(part):
+    yield part
+    if part.get_content_type() in OPAQUE:
+        return
+    if part.is_multipart():
+        for sub in part.get_payload():
+            yield from walk(sub)
+
+
 def leaves(msg):
     out = []
-    for part in msg.walk():
+    for part in walk(msg):
         if part.is_multipart():
             continue
         payload = part.get_payload(decode=True)
@@ -32,7 +49,7 @@ def leaves(msg):
 
 def defects(msg):
     names = []
-    for part in msg.walk():
+    for part in walk(msg):
         names.extend(type(d).__name__ for d in part.defects)
     return names
 
