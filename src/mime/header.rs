@@ -27,6 +27,10 @@ pub struct Header {
     pub body_start: usize,
     /// True when the header ended with an empty line as RFC 5322 §2.1 requires.
     pub has_separator: bool,
+    /// Offsets of lines taken as continuations although they do not start with
+    /// white space: a fold that lost its indentation (a line that is no field,
+    /// followed by a field line).
+    pub broken_folds: Vec<usize>,
 }
 
 impl Header {
@@ -87,6 +91,7 @@ fn field_name_len(line: &[u8]) -> Option<usize> {
 /// starts at that line).
 pub fn scan(msg: &[u8], start: usize) -> Header {
     let mut fields: Vec<Field> = Vec::new();
+    let mut broken_folds = Vec::new();
     let mut pos = start;
     while pos < msg.len() {
         let (len, next) = line_at(msg, pos);
@@ -97,6 +102,7 @@ pub fn scan(msg: &[u8], start: usize) -> Header {
                 end: pos,
                 body_start: next,
                 has_separator: true,
+                broken_folds,
             };
         }
         if matches!(line[0], b' ' | b'\t') {
@@ -111,6 +117,17 @@ pub fn scan(msg: &[u8], start: usize) -> Header {
                 }
                 None => break,
             }
+        }
+        let broken_fold = field_name_len(line).is_none() && !fields.is_empty() && {
+            let (nlen, _) = line_at(msg, next);
+            next < msg.len() && field_name_len(&msg[next..next + nlen]).is_some()
+        };
+        if broken_fold && let Some(f) = fields.last_mut() {
+            f.value.end = pos + len;
+            f.whole.end = next;
+            broken_folds.push(pos);
+            pos = next;
+            continue;
         }
         match field_name_len(line) {
             Some(n) => {
@@ -130,6 +147,7 @@ pub fn scan(msg: &[u8], start: usize) -> Header {
         end: pos,
         body_start: pos,
         has_separator: false,
+        broken_folds,
     }
 }
 
@@ -184,6 +202,20 @@ mod tests {
         assert_eq!(h.fields.len(), 2);
         assert!(!h.has_separator);
         assert_eq!(&m[h.body_start..], b"this is body\n");
+    }
+
+    #[test]
+    fn fold_without_indentation() {
+        let m = b"Content-Type: text/plain;\r\nname=\"a.txt\"\r\nSubject: s\r\n\r\nbody";
+        let h = scan(m, 0);
+        assert_eq!(h.fields.len(), 2);
+        assert_eq!(h.broken_folds, vec![27]);
+        assert_eq!(&m[h.body_start..], b"body");
+        // A non-field line followed by body text is the start of the body.
+        let m = b"Subject: s\r\nHello there\r\nsecond line\r\n";
+        let h = scan(m, 0);
+        assert!(h.broken_folds.is_empty());
+        assert_eq!(&m[h.body_start..], b"Hello there\r\nsecond line\r\n");
     }
 
     #[test]

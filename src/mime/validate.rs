@@ -63,6 +63,8 @@ pub enum Problem {
     },
     /// A structural MIME defect.
     Structure(Defect),
+    /// A header line that continues a field without starting with white space.
+    BrokenFold,
     /// A Content-Type field with broken syntax.
     ContentTypeSyntax,
     /// A boundary outside RFC 2046's grammar (too long, spaces, other characters).
@@ -122,6 +124,9 @@ impl fmt::Display for Problem {
                 "raw 8-bit bytes in the {field} header (Exchange: \"Message contains invalid header\")"
             ),
             Problem::Structure(d) => write!(f, "broken MIME structure: {}", defect_text(d)),
+            Problem::BrokenFold => {
+                f.write_str("a folded header line does not start with white space")
+            }
             Problem::ContentTypeSyntax => f.write_str("the Content-Type field has broken syntax"),
             Problem::BadBoundary => f.write_str(
                 "the multipart boundary is outside RFC 2046's grammar (over 70 characters or unusual characters)",
@@ -384,6 +389,9 @@ fn check_part(
     };
     for d in &part.defects {
         push(Problem::Structure(d.clone()));
+    }
+    if !part.header.broken_folds.is_empty() {
+        push(Problem::BrokenFold);
     }
     for f in &part.header.fields {
         if !charset::is_ascii(&msg[f.whole.clone()]) {

@@ -44,9 +44,16 @@ fn kind(name: &[u8]) -> FieldKind {
 /// Does this field need repair?
 pub fn needs_repair(msg: &[u8], f: &Field) -> bool {
     let whole = &msg[f.whole.clone()];
-    !charset::is_ascii(whole)
+    broken_fold(whole)
+        || !charset::is_ascii(whole)
         || longest_line(whole) > crate::mime::validate::MAX_LINE
         || msg.get(f.name.end) != Some(&b':')
+}
+
+/// A line inside the field that does not start with white space.
+fn broken_fold(whole: &[u8]) -> bool {
+    let body = whole.strip_suffix(b"\r\n").unwrap_or(whole);
+    memchr::memmem::find_iter(body, b"\r\n").any(|i| !matches!(body.get(i + 2), Some(b' ' | b'\t')))
 }
 
 fn longest_line(b: &[u8]) -> usize {
@@ -65,6 +72,20 @@ pub fn repair_field(
 ) -> Result<Vec<u8>, QuarantineReason> {
     let name = &msg[f.name.clone()];
     let mut value = msg[f.value.clone()].to_vec();
+    if broken_fold(&value) {
+        // Give the fold back its white space (RFC 5322 §2.2.3).
+        let mut fixed = Vec::with_capacity(value.len() + 8);
+        let mut i = 0;
+        while i < value.len() {
+            fixed.push(value[i]);
+            if value[i] == b'\n' && !matches!(value.get(i + 1), Some(b' ' | b'\t') | None) {
+                fixed.push(b' ');
+            }
+            i += 1;
+        }
+        value = fixed;
+        push(repairs, Repair::BrokenFold);
+    }
     if value.contains(&0) {
         value.retain(|&b| b != 0);
         push(repairs, Repair::HeaderNul);

@@ -59,6 +59,8 @@ pub enum Repair {
     Header8bit,
     /// Raw 8-bit parameter values (file names) re-encoded per RFC 2231.
     Param8bit,
+    /// A folded header line without leading white space was indented.
+    BrokenFold,
     /// White space between a field name and its colon removed.
     FieldNameSpace,
     /// A base64 or quoted-printable multipart / embedded message decoded (RFC 2045
@@ -126,6 +128,7 @@ impl Repair {
             Repair::Param8bit => "param-8bit",
             Repair::HeaderNul => "header-nul",
             Repair::FieldNameSpace => "field-name-space",
+            Repair::BrokenFold => "broken-fold",
             Repair::CompositeDecoded => "composite-decoded",
             Repair::HeaderRefolded => "header-refolded",
             Repair::DuplicateContentType => "duplicate-content-type",
@@ -460,16 +463,16 @@ fn strip_mbox_from_line<'a>(
         rest = &input[nl + 1..];
         repairs.push(Repair::MboxFromLine);
         // Another envelope line after an empty line, followed by a header field,
-        // starts another message.
-        let mut pos = 0;
-        while let Some(i) = memchr::memmem::find(&rest[pos..], b"\n\nFrom ") {
-            let at = pos + i + 2;
-            if let Some(nl) = memchr::memchr(b'\n', &rest[at..])
+        // starts another message (either line ending).
+        for i in memchr::memmem::find_iter(rest, b"\nFrom ") {
+            let blank_before = rest[..i].ends_with(b"\n") || rest[..i].ends_with(b"\n\r");
+            let at = i + 1;
+            if blank_before
+                && let Some(nl) = memchr::memchr(b'\n', &rest[at..])
                 && header::scan(&rest[at + nl + 1..], 0).fields.len() >= 2
             {
                 return Err(QuarantineReason::Mbox);
             }
-            pos = at;
         }
     }
     Ok(rest)

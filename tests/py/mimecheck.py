@@ -4,7 +4,9 @@
 Reads each file with Python's own `email` package (compat32 policy, as tolerant as
 it gets) and prints one JSON object per file:
   {"file": ..., "defects": [defect class names, message and all parts],
-   "leaves": [{"type": "image/png", "sha256": hex of get_payload(decode=True)}]}
+   "leaves": [{"type": "image/png", "cte": "base64", "sha256": hex of
+               get_payload(decode=True), "sha256_lines": the same with CRLF line
+               endings, "len": bytes}]}
 Standard library only.
 """
 import email
@@ -39,9 +41,15 @@ def leaves(msg):
         payload = part.get_payload(decode=True)
         if payload is None:
             payload = b""
+        cte = str(part.get("content-transfer-encoding", "7bit")).strip().lower()
+        # Line endings of text-like content are canonical CRLF (RFC 2046 §4.1.1):
+        # staging normalises them, so compare those payloads with that normalised.
+        lines = payload.replace(b"\r\n", b"\n").replace(b"\r", b"\n").replace(b"\n", b"\r\n")
         out.append({
             "type": part.get_content_type(),
+            "cte": cte,
             "sha256": hashlib.sha256(payload).hexdigest(),
+            "sha256_lines": hashlib.sha256(lines).hexdigest(),
             "len": len(payload),
         })
     return out
