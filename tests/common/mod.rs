@@ -70,7 +70,9 @@ pub fn copy_tree(from: &Path, to: &Path) {
 /// before/after comparisons.
 pub fn snapshot(root: &Path) -> BTreeMap<Vec<u8>, (Vec<u8>, std::time::SystemTime)> {
     let mut out = BTreeMap::new();
-    walk(root, root, &mut out);
+    if root.exists() {
+        walk(root, root, &mut out);
+    }
     out
 }
 
