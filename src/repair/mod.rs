@@ -19,6 +19,9 @@ mod body;
 mod fields;
 mod tree;
 
+#[cfg(test)]
+mod props;
+
 /// What the pipeline needs to know about a message besides its bytes.
 #[derive(Debug, Clone)]
 pub struct Context {
