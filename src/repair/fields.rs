@@ -316,7 +316,16 @@ pub fn serialize_params(name: &str, ty: &str, params: &[(String, String)]) -> St
     let mut out = ty.to_string();
     let mut line_len = name.len() + 2 + ty.len();
     for (n, v) in params {
-        let p = words::encode_param(n, v);
+        // A plain token needs no quotes (RFC 2045 §5.1): `charset=UTF-8`.
+        let token = !v.is_empty()
+            && v.len() <= 60
+            && v.bytes()
+                .all(|b| b.is_ascii_graphic() && !b"()<>@,;:\\\"/[]?=".contains(&b));
+        let p = if token {
+            format!("{n}={v}")
+        } else {
+            words::encode_param(n, v)
+        };
         for (i, piece) in p.split("; ").enumerate() {
             let _ = i;
             if line_len + 2 + piece.len() > 78 {

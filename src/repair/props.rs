@@ -20,7 +20,10 @@ fn ctx() -> Context {
 fn header_value() -> impl Strategy<Value = Vec<u8>> {
     prop_oneof![
         "[a-zA-Z0-9 ,.<>@=?-]{0,60}".prop_map(String::into_bytes),
-        proptest::collection::vec(prop_oneof![Just(0xe9u8), Just(0xfcu8), Just(b'a'), Just(b' ')], 1..40),
+        proptest::collection::vec(
+            prop_oneof![Just(0xe9u8), Just(0xfcu8), Just(b'a'), Just(b' ')],
+            1..40
+        ),
         "\\PC{1,30}".prop_map(String::into_bytes),
         Just(vec![b'x'; 1200]),
         Just(b"=?utf-8?q?caf=C3=A9?= ok".to_vec()),
@@ -79,7 +82,9 @@ fn message() -> impl Strategy<Value = Vec<u8>> {
             if eol == "\n" {
                 m
             } else {
-                m.split(|&b| b == b'\n').collect::<Vec<_>>().join(eol.as_bytes())
+                m.split(|&b| b == b'\n')
+                    .collect::<Vec<_>>()
+                    .join(eol.as_bytes())
             }
         })
 }
