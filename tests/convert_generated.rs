@@ -65,17 +65,6 @@ fn every_source_file_is_accounted_for_exactly_once() {
     }
 }
 
-fn lf_to_crlf(b: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(b.len() + b.len() / 20);
-    for (i, &c) in b.iter().enumerate() {
-        if c == b'\n' && (i == 0 || b[i - 1] != b'\r') {
-            out.push(b'\r');
-        }
-        out.push(c);
-    }
-    out
-}
-
 /// Default Exchange 2007 mapping on gen-maildir's folder set, flags from file
 /// names, keywords from dovecot-keywords, internal date from mtime.
 #[test]

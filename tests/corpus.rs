@@ -41,7 +41,7 @@ fn maildir(c: &Corpus, dir: &Path, crlf: bool) -> HashMap<String, String> {
     for (i, (name, path, _)) in c.files.iter().enumerate() {
         let mut bytes = fs::read(path).unwrap();
         if crlf {
-            bytes = to_crlf(&bytes);
+            bytes = lf_to_crlf(&bytes);
         }
         let file = format!("{i:04}.corpus:2,S");
         let path = dir.join("cur").join(&file);
@@ -57,17 +57,6 @@ fn maildir(c: &Corpus, dir: &Path, crlf: bool) -> HashMap<String, String> {
         names.insert(format!("cur/{file}"), name.clone());
     }
     names
-}
-
-fn to_crlf(b: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(b.len() + b.len() / 16);
-    for (i, &c) in b.iter().enumerate() {
-        if c == b'\n' && (i == 0 || b[i - 1] != b'\r') {
-            out.push(b'\r');
-        }
-        out.push(c);
-    }
-    out
 }
 
 fn python_check(files: &[PathBuf]) -> Vec<Value> {

@@ -152,3 +152,15 @@ pub fn convert_json(args: &[&std::ffi::OsStr]) -> (i32, Value) {
     });
     (code, report)
 }
+
+/// Every bare LF as CRLF (what staging does to line endings, for comparisons).
+pub fn lf_to_crlf(b: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(b.len() + b.len() / 16);
+    for (i, &c) in b.iter().enumerate() {
+        if c == b'\n' && (i == 0 || b[i - 1] != b'\r') {
+            out.push(b'\r');
+        }
+        out.push(c);
+    }
+    out
+}
