@@ -222,29 +222,49 @@ impl fmt::Display for Finding {
 
 /// Every finding for `msg`.
 pub fn validate(msg: &[u8]) -> Vec<Finding> {
+    let lines = line_facts(msg);
+    if !lines.bare {
+        return validate_scanned(msg, &scan::scan(msg));
+    }
+    let normalised = super::lines::to_crlf(msg).0.into_owned();
+    let mut out = vec![Finding {
+        part: String::new(),
+        problem: Problem::BareLineEndings,
+    }];
+    out.extend(validate_scanned(&normalised, &scan::scan(&normalised)));
+    out
+}
+
+/// [`validate`] for a message that is already CRLF-normalised and scanned (the
+/// repair pipeline has both at hand: no second scan).
+pub fn validate_scanned(msg: &[u8], root: &Part) -> Vec<Finding> {
+    let lines = line_facts(msg);
+    let mut out = Vec::new();
+    if lines.nul {
+        out.push(Finding {
+            part: String::new(),
+            problem: Problem::Nul,
+        });
+    }
+    if lines.max > MAX_LINE {
+        out.push(Finding {
+            part: String::new(),
+            problem: Problem::LongLine { len: lines.max },
+        });
+    }
+    out.extend(validate_tree(msg, root));
+    out
+}
+
+/// The findings of a message already CRLF-normalised and scanned, other than those
+/// of its bytes as a whole (line endings, NUL, line length: see [`line_facts`]).
+/// Lets the repair pipeline validate without scanning twice.
+pub fn validate_tree(msg: &[u8], root: &Part) -> Vec<Finding> {
     let mut out = Vec::new();
     let top = |problem| Finding {
         part: String::new(),
         problem,
     };
-    let lines = line_facts(msg);
-    if lines.bare {
-        out.push(top(Problem::BareLineEndings));
-    }
-    if lines.nul {
-        out.push(top(Problem::Nul));
-    }
-    if lines.max > MAX_LINE {
-        out.push(top(Problem::LongLine { len: lines.max }));
-    }
-    let normalised;
-    let msg = if lines.bare {
-        normalised = super::lines::to_crlf(msg).0.into_owned();
-        &normalised[..]
-    } else {
-        msg
-    };
-    let root = scan::scan(msg);
     let h = &root.header;
     if h.count(msg, "message-id") == 0 {
         out.push(top(Problem::NoMessageId));
@@ -259,11 +279,11 @@ pub fn validate(msg: &[u8]) -> Vec<Finding> {
     if mime_fields && h.count(msg, "mime-version") == 0 {
         out.push(top(Problem::NoMimeVersion));
     }
-    top_limits(msg, &root, &mut out);
+    top_limits(msg, root, &mut out);
     let mut attachments = 0;
     check_part(
         msg,
-        &root,
+        root,
         String::new(),
         0,
         false,
@@ -521,7 +541,15 @@ pub fn leaf_problems(part: &Part, body: &[u8], protected: bool) -> Vec<Problem> 
             if !encoding::qp_is_clean_within(body, MAX_LINE) {
                 out.push(Problem::BadQuotedPrintable);
             }
-            encoding::decode_qp_lenient(body).0.into()
+            if !text {
+                return out;
+            }
+            if encoding::qp_decodes_to_ascii(body) {
+                // Only ASCII comes out: no charset question to ask (fast path).
+                body.into()
+            } else {
+                encoding::decode_qp_lenient(body).0.into()
+            }
         }
         _ => {
             if enc == "7bit" && !charset::is_ascii(body) {

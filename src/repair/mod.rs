@@ -346,7 +346,7 @@ fn run(input: &[u8], ctx: &Context) -> Result<Staged, QuarantineReason> {
     if let Some(detail) = not_a_message(msg, &root.header) {
         return Err(QuarantineReason::NotAMessage { detail });
     }
-    let findings = validate::validate(msg);
+    let findings = validate::validate_scanned(msg, &root);
     if let Some(f) = findings
         .iter()
         .find(|f| matches!(f.problem, Problem::Limit { .. }))

@@ -8,7 +8,7 @@
 
 use std::collections::HashSet;
 use std::fs::{self, File, OpenOptions};
-use std::io::{BufWriter, Read, Write};
+use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use super::manifest::{self, Entry};
@@ -207,23 +207,8 @@ fn same_content(path: &Path, bytes: &[u8]) -> bool {
     if !meta.is_file() || meta.len() != bytes.len() as u64 {
         return false;
     }
-    let Ok(mut f) = File::open(path) else {
-        return false;
-    };
-    let mut buf = vec![0u8; 64 * 1024];
-    let mut off = 0;
-    loop {
-        match f.read(&mut buf) {
-            Ok(0) => return off == bytes.len(),
-            Ok(n) => {
-                if off + n > bytes.len() || buf[..n] != bytes[off..off + n] {
-                    return false;
-                }
-                off += n;
-            }
-            Err(_) => return false,
-        }
-    }
+    // The size matched; read it whole (no zero-filled buffer per file).
+    fs::read(path).is_ok_and(|existing| existing == bytes)
 }
 
 /// Depth-first sweep of `root/rel`. Returns whether the directory is now empty.
