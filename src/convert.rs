@@ -22,7 +22,7 @@ use crate::maildir::{self, LayoutChoice, SourceMessage};
 use crate::progress::Progress;
 use crate::repair::{self, Outcome, QuarantineReason, Repair};
 use crate::stage::paths::{self, MAIL_DIR, QUARANTINE_DIR};
-use crate::stage::writer::{self, StageError, UserStage};
+use crate::stage::writer::{self, KeepSet, StageError, UserStage};
 use crate::stage::{Entry, Status};
 
 /// Messages per chunk, and source bytes per chunk: enough to keep every core busy,
@@ -374,7 +374,7 @@ fn convert_user(
     let total_bytes: u64 = items.iter().map(|(_, m)| m.size).sum();
     progress.extend(items.len() as u64, total_bytes);
 
-    let mut keep_files: HashSet<String> = HashSet::new();
+    let mut keep_files = KeepSet::default();
     // Per folder: SHA-256 of staged/quarantined sources -> index of the first copy.
     let mut seen: HashMap<(usize, [u8; 32]), usize> = HashMap::new();
     let mut stats = RunStats::default();
@@ -544,7 +544,7 @@ fn decide(
     items: &[(usize, &SourceMessage)],
     seen: &mut HashMap<(usize, [u8; 32]), usize>,
     writes: &mut Vec<Write>,
-    keep_files: &mut HashSet<String>,
+    keep_files: &mut KeepSet,
     folder_idx: usize,
 ) -> Entry {
     let (source, source_raw) = match std::str::from_utf8(&m.rel_path) {
@@ -607,7 +607,7 @@ fn decide(
             e.staged_sha256 = Some(hex::encode(Sha256::digest(&bytes)));
             e.message_id = Some(message_id);
             e.repairs = repairs.iter().map(|r| r.name().to_string()).collect();
-            keep_files.insert(rel.clone());
+            keep_files.insert(&rel);
             e.path = Some(rel.clone());
             writes.push(Write::Bytes(rel, bytes));
         }
@@ -625,10 +625,10 @@ fn decide(
                 Original::Missing => {}
             }
             if !matches!(reason, QuarantineReason::Unreadable { .. }) {
-                keep_files.insert(rel.clone());
+                keep_files.insert(&rel);
                 e.path = Some(rel);
             }
-            keep_files.insert(reason_rel.clone());
+            keep_files.insert(&reason_rel);
             writes.push(Write::Bytes(reason_rel, text.into_bytes()));
         }
         Kind::Excluded => {}

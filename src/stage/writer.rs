@@ -40,6 +40,32 @@ fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> StageError + '_ {
     }
 }
 
+/// The set of files a run produced, for the sweep. It stores a 64-bit hash per
+/// path rather than the path (memory must not grow by a path per message): a
+/// collision can only make the sweep keep a stale file, never remove a needed one.
+#[derive(Debug, Default, Clone)]
+pub struct KeepSet(HashSet<u64>);
+
+impl KeepSet {
+    fn key(path: &str) -> u64 {
+        use std::hash::{Hash, Hasher};
+        // DefaultHasher::new() has fixed keys: the same path always hashes alike.
+        let mut h = std::hash::DefaultHasher::new();
+        path.hash(&mut h);
+        h.finish()
+    }
+
+    /// Note a produced file (a `/`-separated path relative to the user's dir).
+    pub fn insert(&mut self, path: &str) {
+        self.0.insert(Self::key(path));
+    }
+
+    /// Was this file produced (or does its hash collide with one that was)?
+    pub fn contains(&self, path: &str) -> bool {
+        self.0.contains(&Self::key(path))
+    }
+}
+
 /// What [`UserStage::finish`] removed because the new manifest no longer names it.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Sweep {
@@ -161,7 +187,7 @@ impl UserStage {
     /// became something else) plus empty directories that are not in `keep_dirs`.
     pub fn finish(
         mut self,
-        keep_files: &HashSet<String>,
+        keep_files: &KeepSet,
         keep_dirs: &HashSet<String>,
     ) -> Result<Sweep, StageError> {
         let partial = self.root.join(format!("{MANIFEST}.partial"));
@@ -215,7 +241,7 @@ fn same_content(path: &Path, bytes: &[u8]) -> bool {
 fn sweep_dir(
     root: &Path,
     rel: &Path,
-    keep_files: &HashSet<String>,
+    keep_files: &KeepSet,
     keep_dirs: &HashSet<String>,
     sweep: &mut Sweep,
 ) -> Result<bool, StageError> {
@@ -273,7 +299,8 @@ mod tests {
             UserStage::open(&root),
             Err(StageError::Locked { .. })
         ));
-        let keep: HashSet<String> = ["mail/Inbox/a.eml".to_string()].into();
+        let mut keep = KeepSet::default();
+        keep.insert("mail/Inbox/a.eml");
         let dirs: HashSet<String> = ["mail/Inbox".to_string(), "mail/Empty".to_string()].into();
         st.create_dir(Path::new("mail/Empty")).unwrap();
         let sweep = st.finish(&keep, &dirs).unwrap();
