@@ -223,6 +223,32 @@ fn b64_decode_line(line: &[u8], st: &mut B64State, out: &mut Vec<u8>, defects: &
     }
 }
 
+/// The lines of `input` without their CRLF; `None` for a line that ends in a bare
+/// LF (the clean checks reject it). The last line may lack a line ending.
+struct CrlfLines<'a>(&'a [u8]);
+
+impl<'a> Iterator for CrlfLines<'a> {
+    type Item = Option<&'a [u8]>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.0.is_empty() {
+            return None;
+        }
+        Some(match memchr(b'\n', self.0) {
+            Some(i) => {
+                let line = self.0[..i].strip_suffix(b"\r");
+                self.0 = &self.0[i + 1..];
+                line
+            }
+            None => {
+                let line = self.0;
+                self.0 = &[];
+                Some(line)
+            }
+        })
+    }
+}
+
 /// True if `input` is base64 that Exchange and strict parsers accept as is: only
 /// alphabet characters, `=` padding only at the very end and only as much as the last
 /// quantum needs, zero unused bits before the padding (canonical encoding), CRLF line
@@ -238,21 +264,9 @@ pub fn base64_is_clean_within(input: &[u8], max_line: usize) -> bool {
     let mut data: usize = 0;
     let mut pad: usize = 0;
     let mut last: u8 = 0;
-    let mut rest = input;
-    while !rest.is_empty() {
-        let content = match memchr(b'\n', rest) {
-            Some(i) => {
-                let Some(c) = rest[..i].strip_suffix(b"\r") else {
-                    return false; // bare LF
-                };
-                rest = &rest[i + 1..];
-                c
-            }
-            None => {
-                let c = rest;
-                rest = &rest[rest.len()..];
-                c
-            }
+    for content in CrlfLines(input) {
+        let Some(content) = content else {
+            return false; // bare LF
         };
         if content.len() > max_line {
             return false;
@@ -508,21 +522,9 @@ pub fn qp_is_clean(input: &[u8]) -> bool {
 
 /// [`qp_is_clean`] with a caller-chosen line limit, e.g. [`MAX_LINE_HARD`].
 pub fn qp_is_clean_within(input: &[u8], max_line: usize) -> bool {
-    let mut rest = input;
-    while !rest.is_empty() {
-        let line = match memchr(b'\n', rest) {
-            Some(i) => {
-                let Some(c) = rest[..i].strip_suffix(b"\r") else {
-                    return false; // bare LF
-                };
-                rest = &rest[i + 1..];
-                c
-            }
-            None => {
-                let c = rest;
-                rest = &rest[rest.len()..];
-                c
-            }
+    for line in CrlfLines(input) {
+        let Some(line) = line else {
+            return false; // bare LF
         };
         if line.len() > max_line || matches!(line.last(), Some(b' ' | b'\t')) {
             return false;
