@@ -259,6 +259,9 @@ struct Processed {
 enum Kind {
     Staged {
         bytes: Vec<u8>,
+        /// SHA-256 of `bytes`, computed here in the parallel phase rather than in
+        /// the single-threaded decide phase.
+        sha256: [u8; 32],
         repairs: Vec<Repair>,
         message_id: String,
     },
@@ -504,11 +507,15 @@ fn process(m: &SourceMessage, excluded: bool, max_size: Option<u64>) -> Processe
         source_sha256: sha,
     };
     let kind = match repair::repair(&bytes, &ctx) {
-        Outcome::Staged(s) => Kind::Staged {
-            bytes: s.bytes.unwrap_or(bytes),
-            repairs: s.repairs,
-            message_id: s.message_id,
-        },
+        Outcome::Staged(s) => {
+            let staged = s.bytes.unwrap_or(bytes);
+            Kind::Staged {
+                sha256: Sha256::digest(&staged).into(),
+                bytes: staged,
+                repairs: s.repairs,
+                message_id: s.message_id,
+            }
+        }
         Outcome::Quarantined(reason) => Kind::Quarantined {
             original: Original::Bytes(bytes),
             reason,
@@ -598,13 +605,14 @@ fn decide(
     match p.kind {
         Kind::Staged {
             bytes,
+            sha256,
             repairs,
             message_id,
         } => {
             let rel = paths::manifest_path(&[MAIL_DIR, &dir, &name]);
             e.status = Status::Staged;
             e.size = bytes.len() as u64;
-            e.staged_sha256 = Some(hex::encode(Sha256::digest(&bytes)));
+            e.staged_sha256 = Some(hex::encode(sha256));
             e.message_id = Some(message_id);
             e.repairs = repairs.iter().map(|r| r.name().to_string()).collect();
             keep_files.insert(&rel);

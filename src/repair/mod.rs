@@ -392,7 +392,7 @@ fn run(input: &[u8], ctx: &Context) -> Result<Staged, QuarantineReason> {
 
     let bytes = if rewrite {
         let mut rw = tree::Rewriter::new(msg, input);
-        rw.hint = body_charset(msg, &root);
+        rw.hint = body_charset(&root);
         let mut out = Vec::with_capacity(msg.len() + msg.len() / 8 + 256);
         rw.emit(&root, &mut out, false, &added)?;
         repairs.extend(rw.repairs);
@@ -483,8 +483,7 @@ fn strip_mbox_from_line<'a>(
 
 /// The first charset a text part declares: the best hint for undeclared 8-bit
 /// header text (mailers write headers and bodies in the same charset).
-fn body_charset(msg: &[u8], root: &scan::Part) -> Option<Vec<u8>> {
-    let _ = msg;
+fn body_charset(root: &scan::Part) -> Option<Vec<u8>> {
     let mut hint = None;
     scan::walk(root, &mut |p, _| {
         if hint.is_none() && p.content_type.main_type() == "text" {
