@@ -12,6 +12,7 @@
 pub mod check;
 pub mod convert;
 pub mod folders;
+pub mod imap;
 pub mod maildir;
 pub mod mime;
 pub mod mutf7;

@@ -1,0 +1,909 @@
+//! One IMAP connection: commands, pipelined APPENDs, and the few queries the
+//! uploader, verifier and rollback need.
+//!
+//! Pipelining: [`Connection::append`] only writes; completions are collected with
+//! [`Connection::next_completion`]. The caller bounds how many commands are in
+//! flight. Small messages go as non-synchronizing literals (`{N+}`, RFC 7888
+//! LITERAL+, or LITERAL- up to 4096 bytes) so no round trip is spent per message; big
+//! ones as synchronizing literals, so that a server which refuses the size (Exchange:
+//! `NO Maximum size of appendable message has been exceeded`) says so before we send
+//! megabytes — what mbsync does too.
+//!
+//! A tagged response that arrives for another command while we wait (pipelining) is
+//! queued, never dropped, so every command gets exactly one completion.
+
+use std::collections::{HashSet, VecDeque};
+use std::io::{BufReader, Write};
+
+use super::ImapError;
+use super::connect::{
+    Credentials, Stream, buffered, fetch_token, sasl_plain, sasl_xoauth2,
+};
+use super::proto::{self, Code, Response, Status, Value};
+
+/// The outcome of one command.
+#[derive(Debug, Clone)]
+pub struct Completion {
+    /// Its tag.
+    pub tag: String,
+    /// OK, NO or BAD.
+    pub status: Status,
+    /// Response code, if any (`APPENDUID`, `TRYCREATE`, …).
+    pub code: Option<Code>,
+    /// The server's words.
+    pub text: String,
+}
+
+impl Completion {
+    /// `NO text` / `BAD [CODE] text`, as the server said it, for reports.
+    pub fn describe(&self) -> String {
+        match &self.code {
+            Some(c) if c.args.is_empty() => {
+                format!("{} [{}] {}", self.status.as_str(), c.name, self.text)
+            }
+            Some(c) => format!("{} [{} {}] {}", self.status.as_str(), c.name, c.args, self.text),
+            None => format!("{} {}", self.status.as_str(), self.text),
+        }
+    }
+
+    /// `(uidvalidity, uids)` from an `[APPENDUID v uid-set]` code (RFC 4315 §3).
+    pub fn append_uid(&self) -> Option<(u32, Vec<u32>)> {
+        let c = self.code.as_ref()?;
+        if c.name != "APPENDUID" {
+            return None;
+        }
+        let mut it = c.args.split_ascii_whitespace();
+        let validity = it.next()?.parse().ok()?;
+        let uids = proto::uid_set(it.next()?, 100_000)?;
+        Some((validity, uids))
+    }
+
+    /// Exchange's throttling answer: `NO Request is throttled. Suggested Backoff
+    /// Time: N milliseconds` (EXCHANGE.md) — the suggested wait in milliseconds.
+    pub fn throttle_ms(&self) -> Option<u64> {
+        if self.status != Status::No {
+            return None;
+        }
+        let lower = self.text.to_ascii_lowercase();
+        if !lower.contains("throttled") {
+            return None;
+        }
+        let after = lower.split("backoff time:").nth(1).unwrap_or("");
+        let n: String = after
+            .trim_start()
+            .chars()
+            .take_while(char::is_ascii_digit)
+            .collect();
+        Some(n.parse().unwrap_or(1000).min(600_000))
+    }
+}
+
+/// The result of a command run to completion.
+#[derive(Debug)]
+pub struct Done {
+    /// Its completion.
+    pub completion: Completion,
+    /// The untagged responses that arrived while it ran.
+    pub untagged: Vec<Response>,
+}
+
+/// One message of an APPEND (or of a MULTIAPPEND, RFC 3502).
+#[derive(Debug, Clone, Copy)]
+pub struct AppendItem<'a> {
+    /// Flags and keywords to set.
+    pub flags: &'a [String],
+    /// INTERNALDATE in IMAP form (`"04-Jan-2010 09:15:02 +0100"`), without quotes.
+    pub date: &'a str,
+    /// The message bytes (CRLF line endings).
+    pub data: &'a [u8],
+}
+
+/// How an APPEND went out.
+#[derive(Debug)]
+pub enum Sent {
+    /// Written; its completion comes from [`Connection::next_completion`].
+    Tag(String),
+    /// Refused before the literal was sent (synchronizing literal answered with a
+    /// tagged NO/BAD instead of `+`).
+    Refused(Completion),
+}
+
+/// The attributes of a mailbox from LIST.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListEntry {
+    /// Attributes (`\HasNoChildren`, `\Sent`, `\Noselect`, …).
+    pub attributes: Vec<String>,
+    /// Hierarchy separator, if the server has one.
+    pub separator: Option<u8>,
+    /// The name as on the wire (modified UTF-7).
+    pub name: Vec<u8>,
+}
+
+/// STATUS / SELECT numbers of a mailbox.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MailboxInfo {
+    /// UIDVALIDITY.
+    pub uidvalidity: u32,
+    /// UIDNEXT (0 if the server did not say).
+    pub uidnext: u32,
+    /// Number of messages.
+    pub messages: u32,
+}
+
+/// One message's metadata as FETCHed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FetchedMeta {
+    /// Its UID.
+    pub uid: u32,
+    /// RFC822.SIZE.
+    pub size: u64,
+    /// INTERNALDATE as sent.
+    pub internal_date: String,
+    /// FLAGS.
+    pub flags: Vec<String>,
+    /// The Message-ID header's value, when it was fetched.
+    pub message_id: Option<String>,
+    /// The body, when it was fetched.
+    pub body: Option<Vec<u8>>,
+}
+
+/// An open, logged-in (or not yet) IMAP connection.
+pub struct Connection {
+    io: BufReader<Stream>,
+    out: Vec<u8>,
+    next_tag: u64,
+    caps: HashSet<String>,
+    caps_after_login: bool,
+    completions: VecDeque<Completion>,
+}
+
+impl std::fmt::Debug for Connection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Connection")
+            .field("caps", &self.caps)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Connection {
+    pub(crate) fn new(stream: Stream) -> Self {
+        Connection {
+            io: buffered(stream),
+            out: Vec::with_capacity(256 * 1024),
+            next_tag: 1,
+            caps: HashSet::new(),
+            caps_after_login: false,
+            completions: VecDeque::new(),
+        }
+    }
+
+    pub(crate) fn into_stream(self) -> Stream {
+        self.io.into_inner()
+    }
+
+    pub(crate) fn caps_after_login(&self) -> bool {
+        self.caps_after_login
+    }
+
+    /// Capabilities, upper-cased.
+    pub fn capabilities(&self) -> &HashSet<String> {
+        &self.caps
+    }
+
+    /// Whether the server announced `cap` (case-insensitive).
+    pub fn has_capability(&self, cap: &str) -> bool {
+        self.caps.contains(&cap.to_ascii_uppercase())
+    }
+
+    /// `APPENDLIMIT=N` (RFC 7889), if announced with a value.
+    pub fn append_limit(&self) -> Option<u64> {
+        self.caps
+            .iter()
+            .find_map(|c| c.strip_prefix("APPENDLIMIT=").and_then(|n| n.parse().ok()))
+    }
+
+    fn set_caps(&mut self, words: impl Iterator<Item = String>) {
+        self.caps = words.map(|w| w.to_ascii_uppercase()).collect();
+    }
+
+    fn caps_from_code(&mut self, code: &Option<Code>) -> bool {
+        if let Some(c) = code
+            && c.name == "CAPABILITY"
+        {
+            self.set_caps(c.args.split_ascii_whitespace().map(str::to_owned));
+            return true;
+        }
+        false
+    }
+
+    /// Reads the greeting; returns whether it was PREAUTH.
+    pub(crate) fn greeting(&mut self) -> Result<bool, ImapError> {
+        match self.read()? {
+            Response::Condition { status, code, text } => {
+                self.caps_from_code(&code);
+                match status {
+                    Status::Ok => Ok(false),
+                    Status::Preauth => Ok(true),
+                    _ => Err(ImapError::Protocol(format!(
+                        "server refused the connection: {} {text}",
+                        status.as_str()
+                    ))),
+                }
+            }
+            other => Err(ImapError::Protocol(format!(
+                "unexpected greeting: {other:?}"
+            ))),
+        }
+    }
+
+    /// Asks for CAPABILITY again.
+    pub fn refresh_capabilities(&mut self) -> Result<(), ImapError> {
+        let done = self.run_checked(b"CAPABILITY")?;
+        for r in &done.untagged {
+            if let Response::Untagged(v) = r
+                && v.first().and_then(Value::atom) == Some("CAPABILITY")
+            {
+                let words: Vec<String> = v[1..]
+                    .iter()
+                    .filter_map(|x| x.atom().map(str::to_owned))
+                    .collect();
+                self.set_caps(words.into_iter());
+            }
+        }
+        Ok(())
+    }
+
+    fn read(&mut self) -> Result<Response, ImapError> {
+        let raw = proto::read_response(&mut self.io)?;
+        Ok(proto::parse(&raw))
+    }
+
+    fn tag(&mut self) -> String {
+        let t = format!("m{}", self.next_tag);
+        self.next_tag += 1;
+        t
+    }
+
+    /// Writes buffered output to the socket.
+    pub fn flush(&mut self) -> Result<(), ImapError> {
+        if !self.out.is_empty() {
+            let s = self.io.get_mut();
+            s.write_all(&self.out)?;
+            s.flush()?;
+            self.out.clear();
+        }
+        Ok(())
+    }
+
+    /// Bytes written but not yet flushed.
+    pub fn buffered_out(&self) -> usize {
+        self.out.len()
+    }
+
+    /// Runs one command (without literals) to completion.
+    pub fn run(&mut self, cmd: &[u8]) -> Result<Done, ImapError> {
+        let tag = self.tag();
+        self.out.extend_from_slice(tag.as_bytes());
+        self.out.push(b' ');
+        self.out.extend_from_slice(cmd);
+        self.out.extend_from_slice(b"\r\n");
+        self.flush()?;
+        self.wait_for(&tag)
+    }
+
+    /// Like [`Connection::run`], but a NO or BAD is an error carrying the server's words.
+    pub fn run_checked(&mut self, cmd: &[u8]) -> Result<Done, ImapError> {
+        let done = self.run(cmd)?;
+        if done.completion.status != Status::Ok {
+            return Err(ImapError::Command {
+                command: command_name(cmd),
+                answer: done.completion.describe(),
+            });
+        }
+        Ok(done)
+    }
+
+    fn wait_for(&mut self, tag: &str) -> Result<Done, ImapError> {
+        let mut untagged = Vec::new();
+        loop {
+            match self.read()? {
+                Response::Tagged {
+                    tag: t,
+                    status,
+                    code,
+                    text,
+                } => {
+                    let c = Completion {
+                        tag: t,
+                        status,
+                        code,
+                        text,
+                    };
+                    if c.tag == tag {
+                        if self.caps_from_code(&c.code) {
+                            self.caps_after_login = true;
+                        }
+                        return Ok(Done {
+                            completion: c,
+                            untagged,
+                        });
+                    }
+                    self.completions.push_back(c);
+                }
+                Response::Condition {
+                    status: Status::Bye,
+                    text,
+                    ..
+                } => return Err(ImapError::Bye(text)),
+                Response::Continue(text) => {
+                    return Err(ImapError::Protocol(format!(
+                        "unexpected continuation request: + {text}"
+                    )));
+                }
+                other => untagged.push(other),
+            }
+        }
+    }
+
+    /// Waits for the next completion of a pipelined command.
+    pub fn next_completion(&mut self) -> Result<Completion, ImapError> {
+        if let Some(c) = self.completions.pop_front() {
+            return Ok(c);
+        }
+        self.flush()?;
+        loop {
+            match self.read()? {
+                Response::Tagged {
+                    tag,
+                    status,
+                    code,
+                    text,
+                } => {
+                    return Ok(Completion {
+                        tag,
+                        status,
+                        code,
+                        text,
+                    });
+                }
+                Response::Condition {
+                    status: Status::Bye,
+                    text,
+                    ..
+                } => return Err(ImapError::Bye(text)),
+                Response::Continue(text) => {
+                    return Err(ImapError::Protocol(format!(
+                        "unexpected continuation request: + {text}"
+                    )));
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// Whether a literal of `len` bytes may be sent without waiting (RFC 7888).
+    pub fn can_nonsync(&self, len: usize) -> bool {
+        self.has_capability("LITERAL+") || (self.has_capability("LITERAL-") && len <= 4096)
+    }
+
+    /// Sends an APPEND of one or more messages (more than one needs MULTIAPPEND, RFC
+    /// 3502) to `mailbox` (the wire name, modified UTF-7). With `nonsync` every literal
+    /// is `{N+}` and nothing is awaited; otherwise each literal waits for `+`.
+    pub fn append(
+        &mut self,
+        mailbox: &[u8],
+        items: &[AppendItem<'_>],
+        nonsync: bool,
+    ) -> Result<Sent, ImapError> {
+        let tag = self.tag();
+        self.out.extend_from_slice(tag.as_bytes());
+        self.out.extend_from_slice(b" APPEND ");
+        self.out.extend_from_slice(&mailbox_arg(mailbox));
+        for item in items {
+            self.out.push(b' ');
+            self.out.push(b'(');
+            for (i, f) in item.flags.iter().enumerate() {
+                if i > 0 {
+                    self.out.push(b' ');
+                }
+                self.out.extend_from_slice(f.as_bytes());
+            }
+            self.out.extend_from_slice(b") \"");
+            self.out.extend_from_slice(item.date.as_bytes());
+            self.out.extend_from_slice(b"\" {");
+            self.out
+                .extend_from_slice(item.data.len().to_string().as_bytes());
+            if nonsync {
+                self.out.extend_from_slice(b"+}\r\n");
+                self.out.extend_from_slice(item.data);
+            } else {
+                self.out.extend_from_slice(b"}\r\n");
+                self.flush()?;
+                if let Some(refused) = self.await_continuation(&tag)? {
+                    return Ok(Sent::Refused(refused));
+                }
+                // Big literals go straight to the socket, not through our buffer.
+                self.io.get_mut().write_all(item.data)?;
+            }
+        }
+        self.out.extend_from_slice(b"\r\n");
+        // Keep the buffer bounded: flush once it holds a few hundred KB.
+        if self.out.len() >= 256 * 1024 || !nonsync {
+            self.flush()?;
+        }
+        Ok(Sent::Tag(tag))
+    }
+
+    /// Reads until the `+` for `tag`'s literal, queueing other completions; a tagged
+    /// answer for `tag` itself means the server refused the command.
+    fn await_continuation(&mut self, tag: &str) -> Result<Option<Completion>, ImapError> {
+        loop {
+            match self.read()? {
+                Response::Continue(_) => return Ok(None),
+                Response::Tagged {
+                    tag: t,
+                    status,
+                    code,
+                    text,
+                } => {
+                    let c = Completion {
+                        tag: t,
+                        status,
+                        code,
+                        text,
+                    };
+                    if c.tag == tag {
+                        return Ok(Some(c));
+                    }
+                    self.completions.push_back(c);
+                }
+                Response::Condition {
+                    status: Status::Bye,
+                    text,
+                    ..
+                } => return Err(ImapError::Bye(text)),
+                _ => {}
+            }
+        }
+    }
+
+    /// Logs in with `creds` (`address` only for error messages).
+    pub(crate) fn authenticate(
+        &mut self,
+        creds: &Credentials,
+        address: &str,
+    ) -> Result<(), ImapError> {
+        let done = match creds {
+            Credentials::Password {
+                login,
+                password,
+                authzid,
+            } => {
+                if authzid.is_some() || self.has_capability("AUTH=PLAIN") {
+                    if !self.has_capability("AUTH=PLAIN") {
+                        return Err(ImapError::Auth(format!(
+                            "{address} offers no SASL PLAIN, which an admin login with an \
+                             authorisation identity needs; on Exchange use the \
+                             domain\\admin\\mailbox form as --login instead of --admin-login"
+                        )));
+                    }
+                    let msg = sasl_plain(authzid.as_deref(), login, password.expose());
+                    self.sasl(b"PLAIN", &msg)?
+                } else if self.has_capability("LOGINDISABLED") {
+                    return Err(ImapError::Auth(format!(
+                        "{address} refuses LOGIN on this connection (LOGINDISABLED); use \
+                         --tls or --starttls"
+                    )));
+                } else {
+                    let mut cmd = b"LOGIN ".to_vec();
+                    let user = proto::quote(login.as_bytes());
+                    let pass = proto::quote(password.expose().as_bytes());
+                    match (user, pass) {
+                        (Some(u), Some(p)) => {
+                            cmd.extend_from_slice(&u);
+                            cmd.push(b' ');
+                            cmd.extend_from_slice(&p);
+                            self.run(&cmd)?
+                        }
+                        _ => {
+                            return Err(ImapError::Auth(
+                                "the login or password holds characters LOGIN cannot carry \
+                                 and the server offers no AUTH=PLAIN"
+                                    .into(),
+                            ));
+                        }
+                    }
+                }
+            }
+            Credentials::OAuth2 { user, token_cmd } => {
+                if !self.has_capability("AUTH=XOAUTH2") {
+                    return Err(ImapError::Auth(format!(
+                        "{address} does not offer AUTH=XOAUTH2"
+                    )));
+                }
+                let token = fetch_token(token_cmd)?;
+                let msg = sasl_xoauth2(user, token.expose());
+                self.sasl(b"XOAUTH2", &msg)?
+            }
+        };
+        if done.completion.status != Status::Ok {
+            return Err(ImapError::Auth(auth_hint(creds, address, &done.completion)));
+        }
+        Ok(())
+    }
+
+    /// `AUTHENTICATE mech` with one initial response (inline with SASL-IR, RFC 4959,
+    /// or after the first `+`). An error challenge (XOAUTH2 sends one) is answered with
+    /// an empty line so that the server completes the command with its NO.
+    fn sasl(&mut self, mech: &[u8], initial: &[u8]) -> Result<Done, ImapError> {
+        let tag = self.tag();
+        self.out.extend_from_slice(tag.as_bytes());
+        self.out.extend_from_slice(b" AUTHENTICATE ");
+        self.out.extend_from_slice(mech);
+        let mut sent_initial = false;
+        if self.has_capability("SASL-IR") {
+            self.out.push(b' ');
+            self.out.extend_from_slice(if initial.is_empty() { b"=" } else { initial });
+            sent_initial = true;
+        }
+        self.out.extend_from_slice(b"\r\n");
+        self.flush()?;
+        let mut untagged = Vec::new();
+        loop {
+            match self.read()? {
+                Response::Continue(_) => {
+                    if !sent_initial {
+                        self.out.extend_from_slice(initial);
+                        sent_initial = true;
+                    }
+                    self.out.extend_from_slice(b"\r\n");
+                    self.flush()?;
+                }
+                Response::Tagged {
+                    tag: t,
+                    status,
+                    code,
+                    text,
+                } if t == tag => {
+                    if self.caps_from_code(&code) {
+                        self.caps_after_login = true;
+                    }
+                    return Ok(Done {
+                        completion: Completion {
+                            tag: t,
+                            status,
+                            code,
+                            text,
+                        },
+                        untagged,
+                    });
+                }
+                Response::Condition {
+                    status: Status::Bye,
+                    text,
+                    ..
+                } => return Err(ImapError::Bye(text)),
+                other => untagged.push(other),
+            }
+        }
+    }
+
+    /// `LIST "" "*"`: every mailbox with its attributes (RFC 3501 §6.3.8; special-use
+    /// attributes per RFC 6154 come in the same list on Dovecot and Exchange).
+    pub fn list_all(&mut self) -> Result<Vec<ListEntry>, ImapError> {
+        self.list_cmd(b"LIST \"\" \"*\"", "LIST")
+    }
+
+    /// `LSUB "" "*"`: subscribed mailboxes.
+    pub fn lsub_all(&mut self) -> Result<Vec<ListEntry>, ImapError> {
+        self.list_cmd(b"LSUB \"\" \"*\"", "LSUB")
+    }
+
+    fn list_cmd(&mut self, cmd: &[u8], word: &str) -> Result<Vec<ListEntry>, ImapError> {
+        let done = self.run_checked(cmd)?;
+        let mut out = Vec::new();
+        for r in done.untagged {
+            let Response::Untagged(v) = r else { continue };
+            if v.first().and_then(Value::atom).map(str::to_ascii_uppercase).as_deref()
+                != Some(word)
+                || v.len() < 4
+            {
+                continue;
+            }
+            let separator = match &v[2] {
+                Value::Str(s) if s.len() == 1 => Some(s[0]),
+                Value::Atom(a) if a.len() == 1 => Some(a.as_bytes()[0]),
+                _ => None,
+            };
+            let Some(name) = v[3].bytes() else { continue };
+            out.push(ListEntry {
+                attributes: proto::flag_list(&v[1]),
+                separator,
+                name: name.to_vec(),
+            });
+        }
+        Ok(out)
+    }
+
+    /// `CREATE mailbox`; the completion is returned so the caller can report a NO.
+    pub fn create(&mut self, mailbox: &[u8]) -> Result<Completion, ImapError> {
+        let mut cmd = b"CREATE ".to_vec();
+        cmd.extend_from_slice(&mailbox_arg(mailbox));
+        Ok(self.run(&cmd)?.completion)
+    }
+
+    /// `SUBSCRIBE mailbox` (a NO is ignored by callers that only care to try).
+    pub fn subscribe(&mut self, mailbox: &[u8]) -> Result<Completion, ImapError> {
+        let mut cmd = b"SUBSCRIBE ".to_vec();
+        cmd.extend_from_slice(&mailbox_arg(mailbox));
+        Ok(self.run(&cmd)?.completion)
+    }
+
+    /// `STATUS mailbox (UIDVALIDITY UIDNEXT MESSAGES)`.
+    pub fn status(&mut self, mailbox: &[u8]) -> Result<MailboxInfo, ImapError> {
+        let mut cmd = b"STATUS ".to_vec();
+        cmd.extend_from_slice(&mailbox_arg(mailbox));
+        cmd.extend_from_slice(b" (UIDVALIDITY UIDNEXT MESSAGES)");
+        let done = self.run_checked(&cmd)?;
+        let mut info = MailboxInfo::default();
+        for r in &done.untagged {
+            let Response::Untagged(v) = r else { continue };
+            if v.first().and_then(Value::atom).map(str::to_ascii_uppercase).as_deref()
+                != Some("STATUS")
+            {
+                continue;
+            }
+            let items = v.get(2).and_then(Value::list).unwrap_or_default();
+            for pair in items.chunks(2) {
+                if let [k, val] = pair {
+                    let n = val.number().unwrap_or(0) as u32;
+                    match k.atom().map(str::to_ascii_uppercase).as_deref() {
+                        Some("UIDVALIDITY") => info.uidvalidity = n,
+                        Some("UIDNEXT") => info.uidnext = n,
+                        Some("MESSAGES") => info.messages = n,
+                        _ => {}
+                    }
+                }
+            }
+        }
+        Ok(info)
+    }
+
+    /// `SELECT` (or `EXAMINE` when `read_only`) and the numbers it reports.
+    pub fn select(&mut self, mailbox: &[u8], read_only: bool) -> Result<MailboxInfo, ImapError> {
+        let mut cmd = if read_only {
+            b"EXAMINE ".to_vec()
+        } else {
+            b"SELECT ".to_vec()
+        };
+        cmd.extend_from_slice(&mailbox_arg(mailbox));
+        let done = self.run_checked(&cmd)?;
+        let mut info = MailboxInfo::default();
+        let mut take = |code: &Option<Code>| {
+            if let Some(c) = code {
+                let n = c.args.trim().parse().unwrap_or(0);
+                match c.name.as_str() {
+                    "UIDVALIDITY" => info.uidvalidity = n,
+                    "UIDNEXT" => info.uidnext = n,
+                    _ => {}
+                }
+            }
+        };
+        take(&done.completion.code);
+        for r in &done.untagged {
+            match r {
+                Response::Condition { code, .. } => take(code),
+                Response::Untagged(v) => {
+                    if v.get(1).and_then(Value::atom).map(str::to_ascii_uppercase).as_deref()
+                        == Some("EXISTS")
+                    {
+                        info.messages = v[0].number().unwrap_or(0) as u32;
+                    }
+                }
+                _ => {}
+            }
+        }
+        Ok(info)
+    }
+
+    /// `UID SEARCH criteria` → UIDs.
+    pub fn uid_search(&mut self, criteria: &[u8]) -> Result<Vec<u32>, ImapError> {
+        let mut cmd = b"UID SEARCH ".to_vec();
+        cmd.extend_from_slice(criteria);
+        let done = self.run_checked(&cmd)?;
+        let mut out = Vec::new();
+        for r in &done.untagged {
+            let Response::Untagged(v) = r else { continue };
+            if v.first().and_then(Value::atom).map(str::to_ascii_uppercase).as_deref()
+                == Some("SEARCH")
+            {
+                out.extend(v[1..].iter().filter_map(|x| x.number()).map(|n| n as u32));
+            }
+        }
+        Ok(out)
+    }
+
+    /// `UID FETCH set (UID RFC822.SIZE INTERNALDATE FLAGS [Message-ID] [BODY])`.
+    ///
+    /// Message-ID comes from `BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)]` and the body from
+    /// `BODY.PEEK[]`, so nothing is marked read.
+    pub fn uid_fetch_meta(
+        &mut self,
+        set: &str,
+        message_id: bool,
+        body: bool,
+    ) -> Result<Vec<FetchedMeta>, ImapError> {
+        let mut cmd = format!("UID FETCH {set} (UID RFC822.SIZE INTERNALDATE FLAGS");
+        if message_id {
+            cmd.push_str(" BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)]");
+        }
+        if body {
+            cmd.push_str(" BODY.PEEK[]");
+        }
+        cmd.push(')');
+        let done = self.run_checked(cmd.as_bytes())?;
+        let mut out = Vec::new();
+        for r in done.untagged {
+            let Response::Untagged(v) = r else { continue };
+            if v.get(1).and_then(Value::atom).map(str::to_ascii_uppercase).as_deref()
+                != Some("FETCH")
+            {
+                continue;
+            }
+            let Some(items) = v.get(2).and_then(Value::list) else {
+                continue;
+            };
+            let mut m = FetchedMeta::default();
+            for pair in items.chunks(2) {
+                let [k, val] = pair else { continue };
+                let key = k.atom().map(str::to_ascii_uppercase).unwrap_or_default();
+                match key.as_str() {
+                    "UID" => m.uid = val.number().unwrap_or(0) as u32,
+                    "RFC822.SIZE" => m.size = val.number().unwrap_or(0),
+                    "INTERNALDATE" => {
+                        m.internal_date =
+                            String::from_utf8_lossy(val.bytes().unwrap_or_default()).into_owned()
+                    }
+                    "FLAGS" => m.flags = proto::flag_list(val),
+                    k if k.starts_with("BODY[HEADER.FIELDS") => {
+                        m.message_id = val
+                            .bytes()
+                            .and_then(|h| header_value(h, b"message-id"))
+                    }
+                    "BODY[]" => m.body = val.bytes().map(<[u8]>::to_vec),
+                    _ => {}
+                }
+            }
+            if m.uid != 0 {
+                out.push(m);
+            }
+        }
+        Ok(out)
+    }
+
+    /// `UID STORE set +FLAGS.SILENT (flags)` (or `-FLAGS.SILENT` when `remove`).
+    pub fn uid_store(&mut self, set: &str, flags: &[&str], remove: bool) -> Result<(), ImapError> {
+        let cmd = format!(
+            "UID STORE {set} {}FLAGS.SILENT ({})",
+            if remove { "-" } else { "+" },
+            flags.join(" ")
+        );
+        self.run_checked(cmd.as_bytes()).map(|_| ())
+    }
+
+    /// `LOGOUT`, ignoring errors: the connection is going away anyway.
+    pub fn logout(mut self) {
+        let _ = self.run(b"LOGOUT");
+    }
+}
+
+/// The mailbox argument: quoted when possible, else a literal is never needed because
+/// names on the wire are modified UTF-7 (7-bit). Any other byte is a caller bug, sent
+/// quoted with the byte replaced so the command stays well-formed.
+pub fn mailbox_arg(name: &[u8]) -> Vec<u8> {
+    proto::quote(name).unwrap_or_else(|| {
+        let clean: Vec<u8> = name
+            .iter()
+            .map(|&c| if c >= 0x80 || c < 0x20 { b'_' } else { c })
+            .collect();
+        proto::quote(&clean).unwrap_or_else(|| b"\"\"".to_vec())
+    })
+}
+
+/// The value of header `name` (lower-case) in a header block, unfolded and trimmed.
+fn header_value(block: &[u8], name: &[u8]) -> Option<String> {
+    let text = String::from_utf8_lossy(block);
+    let mut value: Option<String> = None;
+    for line in text.split("\r\n").flat_map(|l| l.split('\n')) {
+        if let Some(v) = value.as_mut() {
+            if line.starts_with([' ', '\t']) {
+                v.push(' ');
+                v.push_str(line.trim());
+                continue;
+            }
+            break;
+        }
+        if let Some((k, v)) = line.split_once(':')
+            && k.trim().as_bytes().eq_ignore_ascii_case(name)
+        {
+            value = Some(v.trim().to_owned());
+        }
+    }
+    value.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
+}
+
+fn command_name(cmd: &[u8]) -> String {
+    String::from_utf8_lossy(cmd.split(|&c| c == b' ').next().unwrap_or(b"?")).into_owned()
+}
+
+fn auth_hint(creds: &Credentials, address: &str, c: &Completion) -> String {
+    let who = creds.mailbox();
+    let mut msg = format!("login as {who} on {address} refused: {}", c.describe());
+    match creds {
+        Credentials::Password {
+            authzid: Some(_),
+            login,
+            ..
+        } => msg.push_str(&format!(
+            " — check the admin password for {login} and that {login} may open {who} \
+             (Exchange: FullAccess; Dovecot: a master user)"
+        )),
+        Credentials::Password { .. } => msg.push_str(
+            " — most likely a wrong user name or password; on Exchange Online basic \
+             authentication is off (use --oauth2-token-cmd)",
+        ),
+        Credentials::OAuth2 { .. } => msg.push_str(
+            " — the token may be expired or lack the IMAP.AccessAsUser.All scope",
+        ),
+    }
+    msg
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn completion(status: Status, code: Option<(&str, &str)>, text: &str) -> Completion {
+        Completion {
+            tag: "m1".into(),
+            status,
+            code: code.map(|(n, a)| Code {
+                name: n.into(),
+                args: a.into(),
+            }),
+            text: text.into(),
+        }
+    }
+
+    #[test]
+    fn appenduid_is_read() {
+        let c = completion(Status::Ok, Some(("APPENDUID", "38505 3955")), "done");
+        assert_eq!(c.append_uid(), Some((38505, vec![3955])));
+        let c = completion(Status::Ok, Some(("APPENDUID", "7 3:5")), "done");
+        assert_eq!(c.append_uid(), Some((7, vec![3, 4, 5])));
+        assert_eq!(completion(Status::Ok, None, "x").append_uid(), None);
+    }
+
+    #[test]
+    fn throttle_is_recognised() {
+        let c = completion(
+            Status::No,
+            None,
+            "Request is throttled. Suggested Backoff Time: 250 milliseconds",
+        );
+        assert_eq!(c.throttle_ms(), Some(250));
+        assert_eq!(
+            completion(Status::No, None, "Message contains NUL characters").throttle_ms(),
+            None
+        );
+    }
+
+    #[test]
+    fn header_values() {
+        assert_eq!(
+            header_value(b"Message-ID:\r\n <a@b>\r\n\r\n", b"message-id").as_deref(),
+            Some("<a@b>")
+        );
+        assert_eq!(header_value(b"\r\n", b"message-id"), None);
+    }
+}
