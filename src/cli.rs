@@ -12,6 +12,9 @@ use mailstage::folders::{MappingRules, Target};
 use mailstage::maildir::LayoutChoice;
 use mailstage::progress::human_bytes;
 
+mod upload;
+pub use upload::{UploadArgs, upload};
+
 /// Move Maildir mail into Microsoft Exchange / Microsoft 365 (or any IMAP server)
 /// without losing a message, a date, a flag or a folder.
 #[derive(Debug, Parser)]
@@ -29,6 +32,8 @@ pub enum Command {
     Convert(ConvertArgs),
     /// Say what is wrong with .eml files for Exchange and what the repair would do.
     Check(CheckArgs),
+    /// Copy a user's staging tree into a mailbox over IMAP (journaled, re-runnable).
+    Upload(UploadArgs),
 }
 
 /// `mailstage check`.

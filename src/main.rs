@@ -15,6 +15,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         cli::Command::Convert(args) => cli::convert(args),
         cli::Command::Check(args) => cli::check(args),
+        cli::Command::Upload(args) => cli::upload(args),
     };
     match result {
         Ok(code) => ExitCode::from(u8::try_from(code).unwrap_or(2)),

@@ -141,8 +141,9 @@ pub struct FetchedMeta {
     pub internal_date: String,
     /// FLAGS.
     pub flags: Vec<String>,
-    /// The Message-ID header's value, when it was fetched.
-    pub message_id: Option<String>,
+    /// The `Message-ID` and `X-MS-Exchange-Parent-Message-Id` values (Exchange may
+    /// rewrite the first and keep the original in the second), when fetched.
+    pub message_ids: Vec<String>,
     /// The body, when it was fetched.
     pub body: Option<Vec<u8>>,
 }
@@ -693,13 +694,12 @@ impl Connection {
         for r in &done.untagged {
             match r {
                 Response::Condition { code, .. } => take(code),
-                Response::Untagged(v) => {
+                Response::Untagged(v)
                     if v.get(1).and_then(Value::atom).map(str::to_ascii_uppercase).as_deref()
                         == Some("EXISTS")
-                    {
+                    => {
                         info.messages = v[0].number().unwrap_or(0) as u32;
                     }
-                }
                 _ => {}
             }
         }
@@ -735,7 +735,7 @@ impl Connection {
     ) -> Result<Vec<FetchedMeta>, ImapError> {
         let mut cmd = format!("UID FETCH {set} (UID RFC822.SIZE INTERNALDATE FLAGS");
         if message_id {
-            cmd.push_str(" BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)]");
+            cmd.push_str(" BODY.PEEK[HEADER.FIELDS (MESSAGE-ID X-MS-EXCHANGE-PARENT-MESSAGE-ID)]");
         }
         if body {
             cmd.push_str(" BODY.PEEK[]");
@@ -766,9 +766,11 @@ impl Connection {
                     }
                     "FLAGS" => m.flags = proto::flag_list(val),
                     k if k.starts_with("BODY[HEADER.FIELDS") => {
-                        m.message_id = val
-                            .bytes()
-                            .and_then(|h| header_value(h, b"message-id"))
+                        let h = val.bytes().unwrap_or_default();
+                        m.message_ids = [&b"message-id"[..], b"x-ms-exchange-parent-message-id"]
+                            .iter()
+                            .filter_map(|name| header_value(h, name))
+                            .collect();
                     }
                     "BODY[]" => m.body = val.bytes().map(<[u8]>::to_vec),
                     _ => {}
@@ -804,7 +806,7 @@ pub fn mailbox_arg(name: &[u8]) -> Vec<u8> {
     proto::quote(name).unwrap_or_else(|| {
         let clean: Vec<u8> = name
             .iter()
-            .map(|&c| if c >= 0x80 || c < 0x20 { b'_' } else { c })
+            .map(|&c| if !(0x20..0x80).contains(&c) { b'_' } else { c })
             .collect();
         proto::quote(&clean).unwrap_or_else(|| b"\"\"".to_vec())
     })

@@ -12,6 +12,7 @@
 
 pub mod manifest;
 pub mod paths;
+pub mod reader;
 pub mod writer;
 
 pub use manifest::{Entry, Status};

@@ -1,0 +1,418 @@
+//! `mailstage upload`: command-line arguments and their translation into
+//! [`mailstage::upload::UploadOptions`]. Secrets come from a file, an environment
+//! variable or a command — never from argv, which every user of the machine can read
+//! in `ps`.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, Result, anyhow, bail};
+use clap::Args;
+
+use mailstage::imap::{Credentials, Secret, Security, ServerConfig};
+use mailstage::progress::human_bytes;
+use mailstage::upload::{self, UploadOptions, UploadReport};
+
+use super::parse_size;
+
+/// `mailstage upload`.
+#[derive(Debug, Args)]
+#[command(after_help = "Exit codes: 0 every staged message (outside excluded folders) is \
+on the server, 1 some failed or a folder could not be used (listed), 2 fatal error \
+(connection, TLS, login, staging tree). Journals: STAGING/<user>/upload/.")]
+pub struct UploadArgs {
+    /// The user's staging directory (STAGING/<user>).
+    #[arg(required_unless_present = "users", conflicts_with = "users")]
+    pub staging_user: Option<PathBuf>,
+    /// Batch mode: CSV with a header row and columns user,login (optional:
+    /// password_file); each user's tree is STAGING/<user>.
+    #[arg(long, value_name = "USERS.csv", requires = "staging")]
+    pub users: Option<PathBuf>,
+    /// Staging root for --users.
+    #[arg(long, value_name = "STAGING")]
+    pub staging: Option<PathBuf>,
+    /// Users uploaded at the same time in batch mode.
+    #[arg(long, value_name = "N", default_value_t = 2)]
+    pub parallel_users: usize,
+
+    /// IMAP server.
+    #[arg(long)]
+    pub host: String,
+    /// Port (default 993 with --tls, 143 otherwise).
+    #[arg(long)]
+    pub port: Option<u16>,
+    /// TLS from the first byte (the default).
+    #[arg(long, group = "security")]
+    pub tls: bool,
+    /// Plain connection upgraded with STARTTLS.
+    #[arg(long, group = "security")]
+    pub starttls: bool,
+    /// No TLS at all: the password crosses the network in the clear.
+    #[arg(long, group = "security")]
+    pub plain_insecure: bool,
+    /// Trust only this CA certificate file (PEM) instead of the system roots.
+    #[arg(long, value_name = "PEM")]
+    pub ca_file: Option<PathBuf>,
+    /// Accept any server certificate. DANGEROUS: anyone on the path can read the
+    /// password and the mail.
+    #[arg(long)]
+    pub danger_accept_invalid_certs: bool,
+
+    /// The mailbox to fill (its login, or the mailbox an --admin-login opens).
+    #[arg(long, required_unless_present = "users")]
+    pub login: Option<String>,
+    /// Read the password from this file (first line).
+    #[arg(long, value_name = "PATH", group = "secret")]
+    pub password_file: Option<PathBuf>,
+    /// Read the password from this environment variable.
+    #[arg(long, value_name = "VAR", group = "secret")]
+    pub password_env: Option<String>,
+    /// Log in with SASL XOAUTH2; this command prints a fresh access token.
+    #[arg(long, value_name = "CMD", group = "secret")]
+    pub oauth2_token_cmd: Option<String>,
+    /// Log in as this admin and open --login's mailbox: SASL PLAIN with --login as the
+    /// authorisation identity (Dovecot master users, Cyrus); with a backslash in it
+    /// (`DOMAIN\admin`), Exchange's `DOMAIN\admin\mailbox` login form.
+    #[arg(long, value_name = "LOGIN")]
+    pub admin_login: Option<String>,
+
+    /// Mark every message read.
+    #[arg(long)]
+    pub mark_seen: bool,
+    /// Upload the \Deleted flag too (by default it is left off: it would hide or
+    /// expunge the message on the server).
+    #[arg(long)]
+    pub keep_deleted: bool,
+    /// Keep a keyword that is dropped by default ($MDNSent, NonJunk, $NotJunk, Junk,
+    /// $Junk).
+    #[arg(long, value_name = "KEYWORD")]
+    pub keep_keyword: Vec<String>,
+    /// Drop this keyword too.
+    #[arg(long, value_name = "KEYWORD")]
+    pub drop_keyword: Vec<String>,
+    /// Do not upload this staged folder (and its subfolders), e.g. "Deleted Items".
+    #[arg(long, value_name = "NAME")]
+    pub exclude_folder: Vec<String>,
+    /// Do not send messages larger than this (bytes or K/M/G); the server's
+    /// APPENDLIMIT applies too.
+    #[arg(long, value_name = "BYTES", value_parser = parse_size)]
+    pub max_size: Option<u64>,
+    /// Connections per user (folders uploaded at once).
+    #[arg(long, value_name = "N", default_value_t = 2)]
+    pub connections: usize,
+    /// Commands in flight per connection (pipelining depth).
+    #[arg(long, value_name = "N", default_value_t = 32)]
+    pub max_in_flight: usize,
+    /// Upload into an existing server folder whose name differs only in case.
+    #[arg(long)]
+    pub merge_case_folders: bool,
+    /// Socket timeout in seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = 120)]
+    pub timeout: u64,
+    /// Reconnect attempts in a row without progress before a folder is given up.
+    #[arg(long, value_name = "N", default_value_t = 10)]
+    pub max_reconnects: u32,
+    /// Connect, log in, check the folders and say what would be done.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+fn read_secret(args: &UploadArgs, file: Option<&Path>) -> Result<Secret> {
+    if let Some(path) = file.or(args.password_file.as_deref()) {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read password file {}", path.display()))?;
+        warn_if_readable(path);
+        let first = text.lines().next().unwrap_or("");
+        if first.is_empty() {
+            bail!("password file {} is empty", path.display());
+        }
+        return Ok(Secret::new(first.to_owned()));
+    }
+    if let Some(var) = &args.password_env {
+        let v = std::env::var(var)
+            .map_err(|_| anyhow!("environment variable {var} (--password-env) is not set"))?;
+        return Ok(Secret::new(v));
+    }
+    bail!("give the password with --password-file PATH or --password-env VAR (never on the command line), or use --oauth2-token-cmd")
+}
+
+fn warn_if_readable(path: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    if let Ok(m) = std::fs::metadata(path)
+        && m.permissions().mode() & 0o077 != 0
+    {
+        eprintln!(
+            "mailstage: warning: password file {} is readable by other users (chmod 600 it)",
+            path.display()
+        );
+    }
+}
+
+fn options(args: &UploadArgs, login: &str, password_file: Option<&Path>) -> Result<UploadOptions> {
+    let security = if args.starttls {
+        Security::StartTls
+    } else if args.plain_insecure {
+        Security::PlainInsecure
+    } else {
+        Security::Tls
+    };
+    if args.danger_accept_invalid_certs {
+        eprintln!(
+            "mailstage: WARNING: --danger-accept-invalid-certs: the server's certificate is \
+             not checked; anyone on the network path can read the password and the mail"
+        );
+    }
+    if security == Security::PlainInsecure {
+        eprintln!(
+            "mailstage: warning: --plain-insecure: no TLS, the password and the mail cross \
+             the network in the clear"
+        );
+    }
+    let port = args.port.unwrap_or(match security {
+        Security::Tls => 993,
+        _ => 143,
+    });
+    let credentials = if let Some(cmd) = &args.oauth2_token_cmd {
+        Credentials::OAuth2 {
+            user: login.to_owned(),
+            token_cmd: cmd.clone(),
+        }
+    } else {
+        let password = read_secret(args, password_file)?;
+        match &args.admin_login {
+            Some(admin) if admin.contains('\\') => Credentials::Password {
+                login: format!("{admin}\\{login}"),
+                password,
+                authzid: None,
+            },
+            Some(admin) => Credentials::Password {
+                login: admin.clone(),
+                password,
+                authzid: Some(login.to_owned()),
+            },
+            None => Credentials::Password {
+                login: login.to_owned(),
+                password,
+                authzid: None,
+            },
+        }
+    };
+    Ok(UploadOptions {
+        server: ServerConfig {
+            host: args.host.clone(),
+            port,
+            security,
+            ca_file: args.ca_file.clone(),
+            danger_accept_invalid_certs: args.danger_accept_invalid_certs,
+            timeout: Duration::from_secs(args.timeout.max(1)),
+            credentials,
+        },
+        mailbox: login.to_owned(),
+        mark_seen: args.mark_seen,
+        keep_deleted: args.keep_deleted,
+        keep_keywords: args.keep_keyword.clone(),
+        drop_keywords: args.drop_keyword.clone(),
+        exclude_folders: args.exclude_folder.clone(),
+        max_size: args.max_size.filter(|&n| n > 0),
+        connections: args.connections.clamp(1, 16),
+        max_in_flight: args.max_in_flight.clamp(1, 1000),
+        dry_run: args.dry_run,
+        merge_case_folders: args.merge_case_folders,
+        progress: !args.json,
+        max_reconnects: args.max_reconnects,
+    })
+}
+
+/// One user to upload in batch mode.
+struct Job {
+    user: String,
+    login: String,
+    password_file: Option<PathBuf>,
+}
+
+fn read_jobs(csv_path: &Path) -> Result<Vec<Job>> {
+    let base = csv_path.parent().unwrap_or(Path::new("."));
+    let mut rdr = csv::ReaderBuilder::new()
+        .trim(csv::Trim::All)
+        .comment(Some(b'#'))
+        .from_path(csv_path)
+        .with_context(|| format!("cannot read {}", csv_path.display()))?;
+    let headers = rdr.headers()?.clone();
+    let col = |name: &str| headers.iter().position(|h| h.eq_ignore_ascii_case(name));
+    let (Some(u), Some(l)) = (col("user"), col("login")) else {
+        bail!(
+            "{}: the header row must name the columns `user` and `login`",
+            csv_path.display()
+        );
+    };
+    let pw = col("password_file");
+    let mut jobs = Vec::new();
+    for (i, rec) in rdr.records().enumerate() {
+        let line = i + 2;
+        let rec = rec.with_context(|| format!("{}:{line}", csv_path.display()))?;
+        let get = |c: Option<usize>| c.and_then(|c| rec.get(c)).filter(|v| !v.is_empty());
+        let user = get(Some(u)).ok_or_else(|| anyhow!("{}:{line}: empty user", csv_path.display()))?;
+        super::check_user_name(user).with_context(|| format!("{}:{line}", csv_path.display()))?;
+        let login = get(Some(l)).ok_or_else(|| anyhow!("{}:{line}: empty login", csv_path.display()))?;
+        jobs.push(Job {
+            user: user.to_owned(),
+            login: login.to_owned(),
+            password_file: get(pw).map(|p| base.join(p)),
+        });
+    }
+    if jobs.is_empty() {
+        bail!("{}: no users", csv_path.display());
+    }
+    Ok(jobs)
+}
+
+/// Runs `upload` and returns the process exit code.
+pub fn upload(args: UploadArgs) -> Result<i32> {
+    if let Some(csv) = &args.users {
+        return batch(&args, csv);
+    }
+    let staging = args
+        .staging_user
+        .as_deref()
+        .ok_or_else(|| anyhow!("give the user's staging directory"))?;
+    let login = args.login.as_deref().unwrap_or_default();
+    let opts = options(&args, login, None)?;
+    let report = upload::upload(staging, &opts)
+        .with_context(|| format!("upload of {}", staging.display()))?;
+    print_report(&report, args.json)?;
+    Ok(if report.complete || report.dry_run { 0 } else { 1 })
+}
+
+fn batch(args: &UploadArgs, csv: &Path) -> Result<i32> {
+    let root = args
+        .staging
+        .as_deref()
+        .ok_or_else(|| anyhow!("--users needs --staging STAGING"))?;
+    let jobs = read_jobs(csv)?;
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let results = std::sync::Mutex::new(Vec::new());
+    std::thread::scope(|s| {
+        for _ in 0..args.parallel_users.clamp(1, 64) {
+            s.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let Some(job) = jobs.get(i) else { break };
+                    let r = options(args, &job.login, job.password_file.as_deref())
+                        .and_then(|mut o| {
+                            o.progress = false;
+                            upload::upload(&root.join(&job.user), &o).map_err(Into::into)
+                        });
+                    if let Ok(mut v) = results.lock() {
+                        v.push((i, r));
+                    }
+                }
+            });
+        }
+    });
+    let mut results = results.into_inner().unwrap_or_default();
+    results.sort_by_key(|(i, _)| *i);
+    let mut code = 0;
+    let mut all = Vec::new();
+    for (i, r) in results {
+        match r {
+            Ok(rep) => {
+                if !rep.complete && !rep.dry_run {
+                    code = code.max(1);
+                }
+                if !args.json {
+                    print_report(&rep, false)?;
+                }
+                all.push(serde_json::to_value(&rep)?);
+            }
+            Err(e) => {
+                code = 2;
+                eprintln!("mailstage: error: user {}: {e:#}", jobs[i].user);
+                all.push(serde_json::json!({"user": jobs[i].user, "error": format!("{e:#}")}));
+            }
+        }
+    }
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&all)?);
+    }
+    Ok(code)
+}
+
+fn print_report(r: &UploadReport, json: bool) -> Result<()> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(r)?);
+        return Ok(());
+    }
+    let verb = if r.dry_run { "would upload" } else { "uploaded" };
+    println!(
+        "{} -> {} ({}): {} staged; {verb} {} ({}), already there {}, found after an \
+         interruption {}, failed {}, skipped {}{}",
+        r.staging.display(),
+        r.server,
+        r.mailbox,
+        r.staged,
+        r.uploaded,
+        human_bytes(r.uploaded_bytes),
+        r.already_present,
+        r.found_on_server,
+        r.failed.len(),
+        r.skipped,
+        if r.dry_run {
+            " (dry run: nothing sent)".to_owned()
+        } else {
+            format!(
+                " in {:.1} s{}",
+                r.seconds,
+                if r.complete { " — complete" } else { " — INCOMPLETE" }
+            )
+        }
+    );
+    for f in &r.folders {
+        let mut bits = Vec::new();
+        if f.created {
+            bits.push("created".to_owned());
+        }
+        if let Some(n) = &f.note {
+            bits.push(n.clone());
+        }
+        if let Some(p) = &f.problem {
+            bits.push(format!("NOT UPLOADED: {p}"));
+        }
+        if r.dry_run || !bits.is_empty() {
+            println!(
+                "  {:<30} -> {:<30} {:>6} msgs  {}",
+                f.folder,
+                f.server_folder.as_deref().unwrap_or("-"),
+                f.messages,
+                bits.join("; ")
+            );
+        }
+    }
+    if !r.dropped_keywords.is_empty() {
+        let list: Vec<String> = r
+            .dropped_keywords
+            .iter()
+            .map(|(k, n)| format!("{k} ×{n}"))
+            .collect();
+        println!("  flags left off by rule: {}", list.join(", "));
+    }
+    if r.reconnects > 0 || r.throttled > 0 {
+        println!(
+            "  reconnected {} times, throttled {} times",
+            r.reconnects, r.throttled
+        );
+    }
+    for f in r.failed.iter().take(50) {
+        println!("  FAILED {} ({}): {}", f.path, f.folder, f.reason);
+    }
+    if r.failed.len() > 50 {
+        println!(
+            "  … {} more failures in {}",
+            r.failed.len() - 50,
+            r.journal.display()
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,217 @@
+//! Reading a finished staging tree for the commands downstream of `convert`
+//! (`upload`, `verify`, `rollback`).
+//!
+//! [`StagedIndex`] keeps only where each staged entry's manifest line is (offset,
+//! length, folder number: 16 bytes per message) and re-reads lines in chunks when
+//! they are needed, so a 100,000-message mailbox costs about 1.6 MB here rather than
+//! every entry parsed in memory.
+
+use std::collections::HashMap;
+use std::fs::{self, File, OpenOptions};
+use std::io::{BufRead, BufReader};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+
+use super::manifest::{Entry, Status};
+
+/// The manifest file name in a user's staging directory.
+pub const MANIFEST: &str = "manifest.jsonl";
+
+/// Errors reading a staging tree.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    /// A file could not be read.
+    #[error("cannot read {}: {source}", .path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// Not a staging directory (no manifest).
+    #[error("{} is not a user's staging directory (no manifest.jsonl; run mailstage convert first)", .0.display())]
+    NotStaging(PathBuf),
+    /// A manifest line does not parse.
+    #[error("{}: line at byte {offset}: not a manifest entry: {source}", .path.display())]
+    Parse {
+        /// The manifest.
+        path: PathBuf,
+        /// Byte offset of the line.
+        offset: u64,
+        /// The JSON error.
+        source: serde_json::Error,
+    },
+    /// Another mailstage process works on this user.
+    #[error("{} is in use by another mailstage process (convert, upload, verify or rollback); wait for it to finish", .0.display())]
+    Locked(PathBuf),
+}
+
+/// One staged message's place in the manifest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Slot {
+    /// Index into [`StagedIndex::folders`].
+    pub folder: u32,
+    /// Byte offset of the manifest line.
+    pub offset: u64,
+    /// Length of the line in bytes.
+    pub len: u32,
+}
+
+/// Where every staged message of a user is, grouped by target folder.
+#[derive(Debug)]
+pub struct StagedIndex {
+    root: PathBuf,
+    manifest: File,
+    /// Target folders (`/`-joined, as in the manifest), in first-seen order.
+    pub folders: Vec<String>,
+    /// Staged messages, in manifest order.
+    pub slots: Vec<Slot>,
+    /// Messages per status, over the whole manifest.
+    pub counts: HashMap<Status, u64>,
+}
+
+impl StagedIndex {
+    /// Indexes `root/manifest.jsonl`.
+    pub fn open(root: &Path) -> Result<Self, ReadError> {
+        let path = root.join(MANIFEST);
+        let file = match File::open(&path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(ReadError::NotStaging(root.to_path_buf()));
+            }
+            Err(source) => return Err(ReadError::Io { path, source }),
+        };
+        let mut folders = Vec::new();
+        let mut folder_ids: HashMap<String, u32> = HashMap::new();
+        let mut slots = Vec::new();
+        let mut counts = HashMap::new();
+        let mut r = BufReader::with_capacity(1 << 20, &file);
+        let mut line = Vec::new();
+        let mut offset = 0u64;
+        loop {
+            line.clear();
+            let n = r.read_until(b'\n', &mut line).map_err(|source| ReadError::Io {
+                path: path.clone(),
+                source,
+            })?;
+            if n == 0 {
+                break;
+            }
+            let here = offset;
+            offset += n as u64;
+            if line.iter().all(u8::is_ascii_whitespace) {
+                continue;
+            }
+            // Only the keys needed to place the line are parsed here.
+            #[derive(serde::Deserialize)]
+            struct Peek {
+                status: Status,
+                folder: Option<String>,
+            }
+            let peek: Peek =
+                serde_json::from_slice(&line).map_err(|source| ReadError::Parse {
+                    path: path.clone(),
+                    offset: here,
+                    source,
+                })?;
+            *counts.entry(peek.status).or_insert(0) += 1;
+            if peek.status != Status::Staged {
+                continue;
+            }
+            let name = peek.folder.unwrap_or_default();
+            let id = match folder_ids.get(&name) {
+                Some(&id) => id,
+                None => {
+                    let id = folders.len() as u32;
+                    folders.push(name.clone());
+                    folder_ids.insert(name, id);
+                    id
+                }
+            };
+            slots.push(Slot {
+                folder: id,
+                offset: here,
+                len: n as u32,
+            });
+        }
+        drop(r);
+        Ok(StagedIndex {
+            root: root.to_path_buf(),
+            manifest: file,
+            folders,
+            slots,
+            counts,
+        })
+    }
+
+    /// The user's staging directory.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Reads and parses the entry at `slot`.
+    pub fn entry(&self, slot: &Slot) -> Result<Entry, ReadError> {
+        let path = || self.root.join(MANIFEST);
+        let mut buf = vec![0u8; slot.len as usize];
+        self.manifest
+            .read_exact_at(&mut buf, slot.offset)
+            .map_err(|source| ReadError::Io {
+                path: path(),
+                source,
+            })?;
+        serde_json::from_slice(&buf).map_err(|source| ReadError::Parse {
+            path: path(),
+            offset: slot.offset,
+            source,
+        })
+    }
+
+    /// Reads the staged message file of `entry`.
+    pub fn message(&self, entry: &Entry) -> Result<Vec<u8>, ReadError> {
+        let rel = entry.path.as_deref().unwrap_or("");
+        let path = self.root.join(rel);
+        fs::read(&path).map_err(|source| ReadError::Io { path, source })
+    }
+
+    /// Target folders that exist in the tree but hold no staged message (empty source
+    /// folders), from `folders.json`; they are created on the server too, so the user
+    /// finds the folder structure they had.
+    pub fn empty_folders(&self) -> Vec<String> {
+        #[derive(serde::Deserialize)]
+        struct F {
+            target: Option<String>,
+            excluded: Option<String>,
+        }
+        let Ok(bytes) = fs::read(self.root.join("folders.json")) else {
+            return Vec::new();
+        };
+        let Ok(list) = serde_json::from_slice::<Vec<F>>(&bytes) else {
+            return Vec::new();
+        };
+        list.into_iter()
+            .filter(|f| f.excluded.is_none())
+            .filter_map(|f| f.target)
+            .filter(|t| !self.folders.contains(t))
+            .collect()
+    }
+}
+
+/// Takes the user's staging lock (the same one `convert` holds), so that no two
+/// mailstage processes change the tree or its journals at once.
+pub fn lock(root: &Path) -> Result<File, ReadError> {
+    let path = root.join(".lock");
+    let f = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|source| ReadError::Io {
+            path: path.clone(),
+            source,
+        })?;
+    match f.try_lock() {
+        Ok(()) => Ok(f),
+        Err(fs::TryLockError::WouldBlock) => Err(ReadError::Locked(root.to_path_buf())),
+        Err(fs::TryLockError::Error(source)) => Err(ReadError::Io { path, source }),
+    }
+}

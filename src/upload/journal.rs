@@ -1,0 +1,448 @@
+//! The upload journal: what mailstage put on which server, so that a re-run never
+//! sends a message twice and `rollback` can remove exactly what was sent.
+//!
+//! One append-only JSON-lines file per target (server address + mailbox) in
+//! `STAGING/<user>/upload/`. Records, in the order they happen:
+//!
+//! - `session`: a run started (time, server, mailbox, mailstage version);
+//! - `folder`: a target folder's UIDVALIDITY and UIDNEXT seen before mailstage sent
+//!   anything in this session. UIDs below the smallest such UIDNEXT (for that
+//!   UIDVALIDITY) were on the server before mailstage and are never claimed as ours;
+//! - `send`: a message is about to be APPENDed (written and fsynced *before* it goes
+//!   out, in small batches);
+//! - `stored`: the server has it (`how`: `append` — tagged OK; `found` — located on the
+//!   server after an uncertain `send`), with its UID when known;
+//! - `uid`: the UID learned later (servers without UIDPLUS, RFC 4315);
+//! - `flagged`: `\Flagged` was set with a STORE after the APPEND;
+//! - `failed`: the server refused it, with its words (retried by the next run);
+//! - `removed`: `rollback` removed it.
+//!
+//! A `send` without a later outcome means the APPEND may or may not have reached the
+//! server (connection lost, process killed): the uploader looks the message up before
+//! sending it again. No password or token is ever written here.
+//!
+//! Messages are keyed by their staged path (unique per staged file, deterministic
+//! across converts) and the record carries the staged SHA-256 for `verify`.
+
+use std::collections::HashMap;
+use std::fs::{self, File, OpenOptions};
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+/// One journal line.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "ev", rename_all = "lowercase")]
+pub enum Record {
+    /// A run started.
+    Session {
+        /// RFC 3339 time.
+        time: String,
+        /// `host:port`.
+        server: String,
+        /// The mailbox logged into.
+        mailbox: String,
+        /// mailstage's version.
+        version: String,
+        /// `upload` or `rollback`.
+        command: String,
+    },
+    /// A folder's state before mailstage sent to it in this session.
+    Folder {
+        /// Target folder as in the manifest.
+        folder: String,
+        /// Its name on the server (decoded).
+        server_folder: String,
+        /// UIDVALIDITY.
+        uidvalidity: u32,
+        /// UIDNEXT before anything was sent.
+        uidnext: u32,
+        /// Whether mailstage created the folder.
+        #[serde(default)]
+        created: bool,
+    },
+    /// About to APPEND.
+    Send {
+        /// Staged path (manifest `path`).
+        path: String,
+        /// Target folder.
+        folder: String,
+        /// Staged SHA-256.
+        sha256: String,
+    },
+    /// On the server.
+    Stored {
+        /// Staged path.
+        path: String,
+        /// Target folder.
+        folder: String,
+        /// UIDVALIDITY of the folder.
+        uidvalidity: u32,
+        /// UID, when known.
+        uid: Option<u32>,
+        /// `append` or `found`.
+        how: String,
+        /// Staged SHA-256.
+        sha256: String,
+    },
+    /// A UID learned after the APPEND.
+    Uid {
+        /// Staged path.
+        path: String,
+        /// UIDVALIDITY.
+        uidvalidity: u32,
+        /// UID.
+        uid: u32,
+    },
+    /// `\Flagged` set by STORE.
+    Flagged {
+        /// Staged path.
+        path: String,
+    },
+    /// The server refused the message.
+    Failed {
+        /// Staged path.
+        path: String,
+        /// Target folder.
+        folder: String,
+        /// The server's words (or ours, for a local size check).
+        reason: String,
+    },
+    /// Removed again by rollback.
+    Removed {
+        /// Staged path.
+        path: String,
+    },
+}
+
+/// What the journal says about one message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum State {
+    /// A `send` without outcome: look it up before sending again.
+    Uncertain,
+    /// On the server.
+    Stored {
+        /// UIDVALIDITY when stored.
+        uidvalidity: u32,
+        /// UID if known.
+        uid: Option<u32>,
+        /// `\Flagged` has been set.
+        flagged: bool,
+    },
+    /// Refused last time.
+    Failed,
+    /// Removed by rollback (so it may be uploaded again).
+    Removed,
+}
+
+/// The replayed journal plus the open file to append to.
+#[derive(Debug)]
+pub struct Journal {
+    path: PathBuf,
+    file: File,
+    states: HashMap<u128, State>,
+    /// `(folder, uidvalidity)` → smallest UIDNEXT seen before mailstage sent.
+    floors: HashMap<(String, u32), u32>,
+    /// Folders mailstage created, by target name.
+    created: HashMap<String, String>,
+    unsynced: bool,
+}
+
+/// Errors of the journal.
+#[derive(Debug, thiserror::Error)]
+pub enum JournalError {
+    /// The file could not be read or written.
+    #[error("journal {}: {source}", .path.display())]
+    Io {
+        /// The journal.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+}
+
+/// 128-bit key of a staged path (collision odds negligible at any mailbox size).
+pub fn key(path: &str) -> u128 {
+    use sha2::{Digest, Sha256};
+    let d = Sha256::digest(path.as_bytes());
+    u128::from_le_bytes(d[..16].try_into().unwrap_or([0; 16]))
+}
+
+/// The journal file name for a target: readable, and safe as one path segment.
+pub fn file_name(server: &str, mailbox: &str) -> String {
+    let raw = format!("{mailbox}@{server}");
+    let safe: String = raw
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "@.-_+".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    format!("{safe}.jsonl")
+}
+
+impl Journal {
+    /// Opens (creating if needed) the journal at `path` and replays it. A last line
+    /// cut short by a crash is ignored; the file is then continued on a new line.
+    pub fn open(path: &Path) -> Result<Self, JournalError> {
+        let io = |source| JournalError::Io {
+            path: path.to_path_buf(),
+            source,
+        };
+        if let Some(dir) = path.parent() {
+            fs::create_dir_all(dir).map_err(io)?;
+        }
+        let mut j = Journal {
+            path: path.to_path_buf(),
+            file: OpenOptions::new()
+                .create(true)
+                .append(true)
+                .read(true)
+                .open(path)
+                .map_err(io)?,
+            states: HashMap::new(),
+            floors: HashMap::new(),
+            created: HashMap::new(),
+            unsynced: false,
+        };
+        let mut torn = false;
+        {
+            let r = BufReader::new(File::open(path).map_err(io)?);
+            for line in r.split(b'\n') {
+                let line = line.map_err(io)?;
+                if line.is_empty() {
+                    continue;
+                }
+                match serde_json::from_slice::<Record>(&line) {
+                    Ok(rec) => {
+                        j.apply(&rec);
+                        torn = false;
+                    }
+                    // a torn last line from a crash; anything else unreadable is
+                    // skipped the same way (never trust half a record)
+                    Err(_) => torn = true,
+                }
+            }
+        }
+        if torn {
+            j.file.write_all(b"\n").map_err(io)?;
+        }
+        Ok(j)
+    }
+
+    /// The journal's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn apply(&mut self, rec: &Record) {
+        match rec {
+            Record::Session { .. } => {}
+            Record::Folder {
+                folder,
+                server_folder,
+                uidvalidity,
+                uidnext,
+                created,
+            } => {
+                let e = self
+                    .floors
+                    .entry((folder.clone(), *uidvalidity))
+                    .or_insert(*uidnext);
+                *e = (*e).min(*uidnext);
+                if *created {
+                    self.created.insert(folder.clone(), server_folder.clone());
+                }
+            }
+            Record::Send { path, .. } => {
+                let k = key(path);
+                // a send after a stored (re-upload after rollback, or a retry) is
+                // uncertain again until its outcome arrives
+                self.states.insert(k, State::Uncertain);
+            }
+            Record::Stored {
+                path,
+                uidvalidity,
+                uid,
+                ..
+            } => {
+                self.states.insert(
+                    key(path),
+                    State::Stored {
+                        uidvalidity: *uidvalidity,
+                        uid: *uid,
+                        flagged: false,
+                    },
+                );
+            }
+            Record::Uid {
+                path,
+                uidvalidity,
+                uid,
+            } => {
+                if let Some(State::Stored {
+                    uidvalidity: v,
+                    uid: u,
+                    ..
+                }) = self.states.get_mut(&key(path))
+                {
+                    *v = *uidvalidity;
+                    *u = Some(*uid);
+                }
+            }
+            Record::Flagged { path } => {
+                if let Some(State::Stored { flagged, .. }) = self.states.get_mut(&key(path)) {
+                    *flagged = true;
+                }
+            }
+            Record::Failed { path, .. } => {
+                self.states.insert(key(path), State::Failed);
+            }
+            Record::Removed { path } => {
+                self.states.insert(key(path), State::Removed);
+            }
+        }
+    }
+
+    /// Appends `rec` (one write, so a kill never leaves half a record except as the
+    /// last line) and applies it to the in-memory state.
+    pub fn record(&mut self, rec: &Record) -> Result<(), JournalError> {
+        let mut line = serde_json::to_vec(rec).unwrap_or_default();
+        line.push(b'\n');
+        self.file
+            .write_all(&line)
+            .map_err(|source| JournalError::Io {
+                path: self.path.clone(),
+                source,
+            })?;
+        self.unsynced = true;
+        self.apply(rec);
+        Ok(())
+    }
+
+    /// Makes every record so far durable (fsync): called before messages are sent, so
+    /// that after a power loss every message that may be on the server has a `send`.
+    pub fn sync(&mut self) -> Result<(), JournalError> {
+        if self.unsynced {
+            self.file.sync_data().map_err(|source| JournalError::Io {
+                path: self.path.clone(),
+                source,
+            })?;
+            self.unsynced = false;
+        }
+        Ok(())
+    }
+
+    /// The state of a staged path, if the journal mentions it.
+    pub fn state(&self, path: &str) -> Option<State> {
+        self.states.get(&key(path)).copied()
+    }
+
+    /// The smallest UIDNEXT seen for `folder` with `uidvalidity` before mailstage
+    /// sent to it: UIDs below it are not mailstage's.
+    pub fn floor(&self, folder: &str, uidvalidity: u32) -> Option<u32> {
+        self.floors.get(&(folder.to_owned(), uidvalidity)).copied()
+    }
+
+    /// Folders mailstage created: target name → server name.
+    pub fn created_folders(&self) -> &HashMap<String, String> {
+        &self.created
+    }
+
+    /// UIDs already claimed by journal entries in a folder with this UIDVALIDITY are
+    /// not tracked by folder here; callers pass the set they build per folder.
+    pub fn states(&self) -> impl Iterator<Item = (&u128, &State)> {
+        self.states.iter()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replay_and_torn_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("upload/j.jsonl");
+        {
+            let mut j = Journal::open(&p).unwrap();
+            j.record(&Record::Folder {
+                folder: "Inbox".into(),
+                server_folder: "INBOX".into(),
+                uidvalidity: 7,
+                uidnext: 5,
+                created: false,
+            })
+            .unwrap();
+            for n in ["a", "b", "c"] {
+                j.record(&Record::Send {
+                    path: n.into(),
+                    folder: "Inbox".into(),
+                    sha256: "00".into(),
+                })
+                .unwrap();
+            }
+            j.record(&Record::Stored {
+                path: "a".into(),
+                folder: "Inbox".into(),
+                uidvalidity: 7,
+                uid: None,
+                how: "append".into(),
+                sha256: "00".into(),
+            })
+            .unwrap();
+            j.record(&Record::Uid {
+                path: "a".into(),
+                uidvalidity: 7,
+                uid: 5,
+            })
+            .unwrap();
+            j.record(&Record::Failed {
+                path: "b".into(),
+                folder: "Inbox".into(),
+                reason: "NO x".into(),
+            })
+            .unwrap();
+            j.sync().unwrap();
+        }
+        // a crash mid-record
+        let mut f = OpenOptions::new().append(true).open(&p).unwrap();
+        f.write_all(br#"{"ev":"stored","path":"c","fol"#).unwrap();
+        drop(f);
+        let mut j = Journal::open(&p).unwrap();
+        assert_eq!(
+            j.state("a"),
+            Some(State::Stored {
+                uidvalidity: 7,
+                uid: Some(5),
+                flagged: false
+            })
+        );
+        assert_eq!(j.state("b"), Some(State::Failed));
+        assert_eq!(j.state("c"), Some(State::Uncertain));
+        assert_eq!(j.state("d"), None);
+        assert_eq!(j.floor("Inbox", 7), Some(5));
+        assert_eq!(j.floor("Inbox", 8), None);
+        // the journal continues cleanly after the torn line
+        j.record(&Record::Flagged { path: "a".into() }).unwrap();
+        drop(j);
+        let j = Journal::open(&p).unwrap();
+        assert!(matches!(
+            j.state("a"),
+            Some(State::Stored { flagged: true, .. })
+        ));
+    }
+
+    #[test]
+    fn file_names_are_one_segment() {
+        assert_eq!(
+            file_name("mail.example.com:993", "alice@example.com"),
+            "alice@example.com@mail.example.com_993.jsonl"
+        );
+        assert!(!file_name("h:1", "../x/y").contains('/'));
+    }
+}

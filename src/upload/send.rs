@@ -1,0 +1,729 @@
+//! Uploading one folder on one connection, restartable from the journal at any point.
+//!
+//! 1. Classify every staged message of the folder by its journal state: stored (done),
+//!    uncertain (a `send` without outcome), or to send.
+//! 2. STATUS the folder; record its UIDVALIDITY/UIDNEXT before sending (the floor
+//!    below which UIDs are never ours).
+//! 3. Look up the uncertain ones on the server (Message-ID, then INTERNALDATE and
+//!    size) among UIDs at or above the floor that no journal entry claims; found ones
+//!    are recorded as stored, the rest are sent.
+//! 4. Send: `send` records are written and fsynced for the next batch before its
+//!    messages go out; APPENDs are pipelined (bounded commands and bytes in flight),
+//!    grouped into MULTIAPPEND commands when the server offers it. Throttling answers
+//!    put the messages back and pause; a NO/BAD on a group is retried message by
+//!    message; a NO/BAD on one message records it as failed with the server's words.
+//! 5. Learn missing UIDs (no UIDPLUS: Exchange 2007/2010) by fetching the UIDs at or
+//!    above the floor with their Message-ID, date and size.
+//! 6. Set `\Flagged` with UID STORE.
+//!
+//! A connection error at any step returns to the caller, which reconnects and calls
+//! [`upload_folder`] again: the journal is the state.
+
+use std::collections::{HashSet, VecDeque};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, FixedOffset};
+
+use super::journal::{JournalError, Record, State};
+use super::plan::FolderPlan;
+use super::{Ctx, Failure};
+use crate::imap::{self, AppendItem, Connection, FetchedMeta, ImapError, Sent, Status};
+use crate::stage::Entry;
+use crate::stage::reader::ReadError;
+
+/// Literals above this size are synchronizing: the server can refuse the size before
+/// the bytes are sent.
+const SYNC_LITERAL_OVER: usize = 256 * 1024;
+/// At most this many messages in one MULTIAPPEND command.
+const GROUP_MESSAGES: usize = 16;
+/// At most this many bytes in one MULTIAPPEND command.
+const GROUP_BYTES: usize = 1 << 20;
+/// Bytes in flight per connection.
+const MAX_BYTES_IN_FLIGHT: usize = 8 << 20;
+/// `send` records written (and fsynced once) ahead of sending.
+const INTENT_BATCH: usize = 64;
+/// More uncertain messages than this are looked up with one bulk FETCH instead of a
+/// SEARCH each.
+const SEARCH_EACH_MAX: usize = 8;
+
+/// Why a folder stopped.
+#[derive(Debug)]
+pub(super) enum FolderError {
+    /// The connection failed; `progressed` says whether anything was done first.
+    Imap {
+        error: ImapError,
+        progressed: bool,
+    },
+    Journal(JournalError),
+    Stage(ReadError),
+}
+
+impl From<JournalError> for FolderError {
+    fn from(e: JournalError) -> Self {
+        FolderError::Journal(e)
+    }
+}
+
+impl From<ReadError> for FolderError {
+    fn from(e: ReadError) -> Self {
+        FolderError::Stage(e)
+    }
+}
+
+/// One message of the folder as the uploader needs it.
+#[derive(Debug, Clone)]
+struct Item {
+    path: String,
+    sha256: String,
+    message_id: Option<String>,
+    date: DateTime<FixedOffset>,
+    size: u64,
+    flagged: bool,
+    flags: Vec<String>,
+}
+
+fn item_of(e: &Entry) -> Option<Item> {
+    Some(Item {
+        path: e.path.clone()?,
+        sha256: e.staged_sha256.clone().unwrap_or_default(),
+        message_id: e.message_id.clone(),
+        date: DateTime::parse_from_rfc3339(&e.internal_date).ok()?,
+        size: e.size,
+        flagged: e.flags.iter().any(|f| f.eq_ignore_ascii_case("\\Flagged")),
+        flags: e.flags.clone(),
+    })
+}
+
+struct Run<'c, 'a> {
+    ctx: &'c Ctx<'a>,
+    folder: u32,
+    name: String,
+    wire: Vec<u8>,
+    progressed: bool,
+}
+
+pub(super) fn upload_folder(
+    ctx: &Ctx<'_>,
+    conn: &mut Connection,
+    folder: u32,
+) -> Result<(), FolderError> {
+    let FolderPlan::Go { wire, display, .. } = &ctx.plans[folder as usize] else {
+        return Ok(());
+    };
+    let mut run = Run {
+        ctx,
+        folder,
+        name: ctx
+            .index
+            .folders
+            .get(folder as usize)
+            .cloned()
+            .unwrap_or_else(|| display.clone()),
+        wire: wire.clone(),
+        progressed: false,
+    };
+    run.go(conn).map_err(|e| match e {
+        Step::Imap(error) => FolderError::Imap {
+            error,
+            progressed: run.progressed,
+        },
+        Step::Journal(e) => FolderError::Journal(e),
+        Step::Stage(e) => FolderError::Stage(e),
+    })
+}
+
+enum Step {
+    Imap(ImapError),
+    Journal(JournalError),
+    Stage(ReadError),
+}
+
+impl From<ImapError> for Step {
+    fn from(e: ImapError) -> Self {
+        Step::Imap(e)
+    }
+}
+impl From<JournalError> for Step {
+    fn from(e: JournalError) -> Self {
+        Step::Journal(e)
+    }
+}
+impl From<ReadError> for Step {
+    fn from(e: ReadError) -> Self {
+        Step::Stage(e)
+    }
+}
+
+impl Run<'_, '_> {
+    fn journal(&self) -> std::sync::MutexGuard<'_, super::journal::Journal> {
+        self.ctx
+            .journal
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn stats(&self) -> std::sync::MutexGuard<'_, super::Stats> {
+        self.ctx.stats.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn go(&mut self, conn: &mut Connection) -> Result<(), Step> {
+        let slots = &self.ctx.by_folder[self.folder as usize];
+        let first_visit = {
+            let mut seen = self
+                .ctx
+                .folder_recorded
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            seen.insert(self.folder)
+        };
+        let info = conn.status(&self.wire)?;
+        let validity = info.uidvalidity;
+
+        // 1. classify
+        let mut todo: Vec<Item> = Vec::new();
+        let mut uncertain: Vec<Item> = Vec::new();
+        let mut need_uid: Vec<Item> = Vec::new();
+        let mut need_flag: Vec<(Item, u32)> = Vec::new();
+        let mut claimed: HashSet<u32> = HashSet::new();
+        let mut already = 0u64;
+        for &s in slots {
+            let e = self.ctx.index.entry(&self.ctx.index.slots[s as usize])?;
+            let Some(item) = item_of(&e) else {
+                self.fail_local(&e, "manifest entry without path or with an unreadable internal_date")?;
+                continue;
+            };
+            let state = self.journal().state(&item.path);
+            match state {
+                None | Some(State::Failed) | Some(State::Removed) => todo.push(item),
+                Some(State::Uncertain) => uncertain.push(item),
+                Some(State::Stored {
+                    uidvalidity,
+                    uid,
+                    flagged,
+                }) => {
+                    if uidvalidity != validity {
+                        // The folder was recreated (or the server renumbered it): the
+                        // journal's UIDs mean nothing now, so look the message up again.
+                        uncertain.push(item);
+                        continue;
+                    }
+                    if first_visit {
+                        already += 1;
+                    }
+                    match uid {
+                        Some(u) => {
+                            claimed.insert(u);
+                            if item.flagged && !flagged {
+                                need_flag.push((item, u));
+                            }
+                        }
+                        None => need_uid.push(item),
+                    }
+                }
+            }
+        }
+        if already > 0 {
+            self.stats().already += already;
+            self.ctx.progress.inc(already);
+        }
+        if todo.is_empty() && uncertain.is_empty() && need_uid.is_empty() && need_flag.is_empty()
+        {
+            return Ok(());
+        }
+
+        // 2. the floor
+        {
+            let mut j = self.journal();
+            if j.floor(&self.name, validity).is_none() || first_visit {
+                j.record(&Record::Folder {
+                    folder: self.name.clone(),
+                    server_folder: super::plan::display_name(&self.wire),
+                    uidvalidity: validity,
+                    uidnext: info.uidnext.max(1),
+                    created: self.ctx.created.contains(&self.folder),
+                })?;
+            }
+        }
+        // UIDs from before mailstage's first send are never claimed. With no record
+        // for this UIDVALIDITY (the folder was recreated) every UID may be ours.
+        let floor = self.journal().floor(&self.name, validity).unwrap_or(1);
+
+        // 3. uncertain ones
+        let mut selected = false;
+        if !uncertain.is_empty() {
+            conn.select(&self.wire, false)?;
+            selected = true;
+            let found = self.lookup(conn, &uncertain, floor, &claimed)?;
+            for (item, uid) in uncertain.into_iter().zip(found) {
+                match uid {
+                    Some(u) => {
+                        claimed.insert(u);
+                        self.journal().record(&Record::Stored {
+                            path: item.path.clone(),
+                            folder: self.name.clone(),
+                            uidvalidity: validity,
+                            uid: Some(u),
+                            how: "found".into(),
+                            sha256: item.sha256.clone(),
+                        })?;
+                        self.stats().found += 1;
+                        self.ctx.progress.inc(1);
+                        self.progressed = true;
+                        if item.flagged {
+                            need_flag.push((item, u));
+                        }
+                    }
+                    None => todo.push(item),
+                }
+            }
+        }
+
+        // 4. send
+        let sent = self.send_all(conn, todo, validity)?;
+        for (item, uid) in sent {
+            match uid {
+                Some(u) => {
+                    claimed.insert(u);
+                    if item.flagged {
+                        need_flag.push((item, u));
+                    }
+                }
+                None => need_uid.push(item),
+            }
+        }
+
+        // 5. learn UIDs
+        if !need_uid.is_empty() {
+            if !selected {
+                conn.select(&self.wire, false)?;
+                selected = true;
+            }
+            let uids = self.bulk_match(conn, &need_uid, floor, &claimed)?;
+            for (item, uid) in need_uid.into_iter().zip(uids) {
+                if let Some(u) = uid {
+                    claimed.insert(u);
+                    self.journal().record(&Record::Uid {
+                        path: item.path.clone(),
+                        uidvalidity: validity,
+                        uid: u,
+                    })?;
+                    if item.flagged {
+                        need_flag.push((item, u));
+                    }
+                }
+            }
+        }
+
+        // 6. \Flagged
+        if !need_flag.is_empty() {
+            if !selected {
+                conn.select(&self.wire, false)?;
+            }
+            for chunk in need_flag.chunks(500) {
+                let uids: Vec<u32> = chunk.iter().map(|(_, u)| *u).collect();
+                conn.uid_store(&imap::proto::format_uid_set(&uids), &["\\Flagged"], false)?;
+                let mut j = self.journal();
+                for (item, _) in chunk {
+                    j.record(&Record::Flagged {
+                        path: item.path.clone(),
+                    })?;
+                }
+                drop(j);
+                self.stats().flagged += chunk.len() as u64;
+            }
+        }
+        Ok(())
+    }
+
+    fn fail_local(&self, e: &Entry, reason: &str) -> Result<(), Step> {
+        let path = e.path.clone().unwrap_or_else(|| e.source.clone());
+        self.journal().record(&Record::Failed {
+            path: path.clone(),
+            folder: self.name.clone(),
+            reason: reason.to_owned(),
+        })?;
+        self.stats().failed.push(Failure {
+            path,
+            folder: self.name.clone(),
+            reason: reason.to_owned(),
+        });
+        Ok(())
+    }
+
+    fn fail(&self, item: &Item, reason: String) -> Result<(), Step> {
+        self.journal().record(&Record::Failed {
+            path: item.path.clone(),
+            folder: self.name.clone(),
+            reason: reason.clone(),
+        })?;
+        self.stats().failed.push(Failure {
+            path: item.path.clone(),
+            folder: self.name.clone(),
+            reason,
+        });
+        self.ctx.progress.inc(1);
+        Ok(())
+    }
+
+    /// Finds each uncertain message on the server; `None` where it is not there.
+    fn lookup(
+        &self,
+        conn: &mut Connection,
+        items: &[Item],
+        floor: u32,
+        claimed: &HashSet<u32>,
+    ) -> Result<Vec<Option<u32>>, Step> {
+        if items.len() > SEARCH_EACH_MAX {
+            return self.bulk_match(conn, items, floor, claimed);
+        }
+        let mut out = Vec::with_capacity(items.len());
+        let mut taken = claimed.clone();
+        for item in items {
+            let criteria = match item
+                .message_id
+                .as_deref()
+                .and_then(|m| imap::proto::quote(m.as_bytes()))
+            {
+                Some(q) => {
+                    let mut c = format!("UID {floor}:* HEADER Message-ID ").into_bytes();
+                    c.extend_from_slice(&q);
+                    c
+                }
+                None => format!(
+                    "UID {floor}:* LARGER {} SMALLER {}",
+                    item.size.saturating_sub(1),
+                    item.size + 1
+                )
+                .into_bytes(),
+            };
+            let uids: Vec<u32> = conn
+                .uid_search(&criteria)?
+                .into_iter()
+                .filter(|u| *u >= floor && !taken.contains(u))
+                .collect();
+            if uids.is_empty() {
+                out.push(None);
+                continue;
+            }
+            let metas =
+                conn.uid_fetch_meta(&imap::proto::format_uid_set(&uids), false, false)?;
+            let hit = best_match(item, &metas, &taken, false);
+            if let Some(u) = hit {
+                taken.insert(u);
+            }
+            out.push(hit);
+        }
+        Ok(out)
+    }
+
+    /// Matches `items` against every message at or above `floor` in one FETCH.
+    fn bulk_match(
+        &self,
+        conn: &mut Connection,
+        items: &[Item],
+        floor: u32,
+        claimed: &HashSet<u32>,
+    ) -> Result<Vec<Option<u32>>, Step> {
+        let metas: Vec<FetchedMeta> = conn
+            .uid_fetch_meta(&format!("{floor}:*"), true, false)?
+            .into_iter()
+            .filter(|m| m.uid >= floor)
+            .collect();
+        let mut taken = claimed.clone();
+        Ok(items
+            .iter()
+            .map(|item| {
+                let hit = best_match(item, &metas, &taken, true);
+                if let Some(u) = hit {
+                    taken.insert(u);
+                }
+                hit
+            })
+            .collect())
+    }
+
+    /// Sends `todo`; returns the stored ones with their UID where the server said it.
+    fn send_all(
+        &mut self,
+        conn: &mut Connection,
+        todo: Vec<Item>,
+        validity: u32,
+    ) -> Result<Vec<(Item, Option<u32>)>, Step> {
+        let opts = self.ctx.opts;
+        let limit = match (opts.max_size, conn.append_limit()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        let multi = conn.has_capability("MULTIAPPEND");
+        let window = opts.max_in_flight.max(1);
+        let mut queue: VecDeque<(Item, bool)> = todo.into_iter().map(|i| (i, false)).collect();
+        let mut intended: HashSet<String> = HashSet::new();
+        let mut inflight: VecDeque<(String, Vec<Item>, usize)> = VecDeque::new();
+        let mut bytes_in_flight = 0usize;
+        let mut throttle_until: Option<Instant> = None;
+        let mut stored = Vec::new();
+
+        loop {
+            // fill the window
+            while inflight.len() < window
+                && bytes_in_flight < MAX_BYTES_IN_FLIGHT
+                && !queue.is_empty()
+                && throttle_until.is_none_or(|t| Instant::now() >= t)
+            {
+                throttle_until = None;
+                // write intents ahead, fsync once
+                if !intended.contains(&queue[0].0.path) {
+                    let mut j = self.journal();
+                    for (item, _) in queue.iter().take(INTENT_BATCH) {
+                        if intended.insert(item.path.clone()) {
+                            j.record(&Record::Send {
+                                path: item.path.clone(),
+                                folder: self.name.clone(),
+                                sha256: item.sha256.clone(),
+                            })?;
+                        }
+                    }
+                    j.sync()?;
+                }
+                let mut group: Vec<(Item, Vec<u8>, Vec<String>)> = Vec::new();
+                let mut group_bytes = 0usize;
+                while let Some((item, single)) = queue.front() {
+                    if !intended.contains(&item.path) {
+                        break;
+                    }
+                    let single = *single;
+                    if !group.is_empty() && (single || !multi) {
+                        break;
+                    }
+                    let (item, _) = queue.pop_front().unwrap_or_else(|| unreachable!());
+                    if let Some(l) = limit
+                        && item.size > l
+                    {
+                        self.fail(
+                            &item,
+                            format!(
+                                "not sent: {} bytes is over the limit of {l} bytes \
+                                 (--max-size or the server's APPENDLIMIT)",
+                                item.size
+                            ),
+                        )?;
+                        continue;
+                    }
+                    let data = match self.ctx.index.message(&entry_stub(&item)) {
+                        Ok(d) => d,
+                        Err(e) => {
+                            self.fail(&item, format!("cannot read the staged file: {e}"))?;
+                            continue;
+                        }
+                    };
+                    if data.len() as u64 != item.size {
+                        self.fail(
+                            &item,
+                            "the staged file changed since convert (size differs from the \
+                             manifest); run mailstage convert again"
+                                .into(),
+                        )?;
+                        continue;
+                    }
+                    let (flags, dropped, _) = super::append_flags(&item.flags, opts);
+                    if !dropped.is_empty() {
+                        let mut s = self.stats();
+                        for d in dropped {
+                            *s.dropped.entry(d).or_insert(0) += 1;
+                        }
+                    }
+                    let big = data.len() > SYNC_LITERAL_OVER || !conn.can_nonsync(data.len());
+                    group_bytes += data.len();
+                    group.push((item, data, flags));
+                    if big || single || !multi {
+                        break;
+                    }
+                    if group.len() >= GROUP_MESSAGES || group_bytes >= GROUP_BYTES {
+                        break;
+                    }
+                    // the next one must also fit a non-synchronizing group
+                    if let Some((next, _)) = queue.front()
+                        && (next.size as usize > SYNC_LITERAL_OVER
+                            || !conn.can_nonsync(next.size as usize))
+                    {
+                        break;
+                    }
+                }
+                if group.is_empty() {
+                    continue;
+                }
+                let nonsync = group.iter().all(|(_, d, _)| {
+                    d.len() <= SYNC_LITERAL_OVER && conn.can_nonsync(d.len())
+                });
+                let dates: Vec<String> = group.iter().map(|(i, _, _)| imap::imap_date(&i.date)).collect();
+                let parts: Vec<AppendItem<'_>> = group
+                    .iter()
+                    .zip(&dates)
+                    .map(|((_, d, f), date)| AppendItem {
+                        flags: f,
+                        date,
+                        data: d,
+                    })
+                    .collect();
+                let sent = conn.append(&self.wire, &parts, nonsync)?;
+                let items: Vec<Item> = group.into_iter().map(|(i, _, _)| i).collect();
+                let len: usize = items.iter().map(|i| i.size as usize).sum();
+                match sent {
+                    Sent::Tag(tag) => {
+                        bytes_in_flight += len;
+                        inflight.push_back((tag, items, len));
+                    }
+                    Sent::Refused(c) => {
+                        self.complete(
+                            c,
+                            items,
+                            validity,
+                            &mut queue,
+                            &mut throttle_until,
+                            &mut stored,
+                        )?;
+                    }
+                }
+            }
+            if inflight.is_empty() {
+                if queue.is_empty() {
+                    break;
+                }
+                if let Some(t) = throttle_until {
+                    std::thread::sleep(t.saturating_duration_since(Instant::now()));
+                }
+                continue;
+            }
+            conn.flush()?;
+            let c = conn.next_completion()?;
+            let Some(pos) = inflight.iter().position(|(t, _, _)| *t == c.tag) else {
+                continue;
+            };
+            let Some((_, items, len)) = inflight.remove(pos) else {
+                continue;
+            };
+            bytes_in_flight -= len;
+            self.complete(c, items, validity, &mut queue, &mut throttle_until, &mut stored)?;
+        }
+        Ok(stored)
+    }
+
+    fn complete(
+        &mut self,
+        c: imap::Completion,
+        items: Vec<Item>,
+        validity: u32,
+        queue: &mut VecDeque<(Item, bool)>,
+        throttle_until: &mut Option<Instant>,
+        stored: &mut Vec<(Item, Option<u32>)>,
+    ) -> Result<(), Step> {
+        if c.status == Status::Ok {
+            let uids = c
+                .append_uid()
+                .filter(|(_, u)| u.len() == items.len());
+            let mut j = self.journal();
+            let mut n_bytes = 0;
+            let n = items.len() as u64;
+            for (k, item) in items.into_iter().enumerate() {
+                let (v, uid) = match &uids {
+                    Some((v, u)) => (*v, Some(u[k])),
+                    None => (validity, None),
+                };
+                j.record(&Record::Stored {
+                    path: item.path.clone(),
+                    folder: self.name.clone(),
+                    uidvalidity: v,
+                    uid,
+                    how: "append".into(),
+                    sha256: item.sha256.clone(),
+                })?;
+                n_bytes += item.size;
+                stored.push((item, uid));
+            }
+            drop(j);
+            let mut s = self.stats();
+            s.uploaded += n;
+            s.uploaded_bytes += n_bytes;
+            drop(s);
+            self.ctx.progress.inc(n);
+            self.progressed = true;
+            return Ok(());
+        }
+        if let Some(ms) = c.throttle_ms() {
+            self.stats().throttled += 1;
+            let until = Instant::now() + Duration::from_millis(ms);
+            *throttle_until = Some(throttle_until.map_or(until, |t| t.max(until)));
+            for item in items.into_iter().rev() {
+                queue.push_front((item, false));
+            }
+            return Ok(());
+        }
+        if items.len() > 1 {
+            // one bad message fails a whole MULTIAPPEND (RFC 3502 §6.3.11): retry alone
+            for item in items.into_iter().rev() {
+                queue.push_front((item, true));
+            }
+            return Ok(());
+        }
+        for item in &items {
+            self.fail(item, c.describe())?;
+        }
+        Ok(())
+    }
+}
+
+/// A minimal entry for [`crate::stage::reader::StagedIndex::message`].
+fn entry_stub(item: &Item) -> Entry {
+    Entry {
+        source: String::new(),
+        source_raw: None,
+        sha256: String::new(),
+        status: crate::stage::Status::Staged,
+        folder: None,
+        path: Some(item.path.clone()),
+        flags: Vec::new(),
+        internal_date: String::new(),
+        message_id: None,
+        repairs: Vec::new(),
+        reason: None,
+        reason_kind: None,
+        size: item.size,
+        source_size: 0,
+        staged_sha256: None,
+    }
+}
+
+/// The UID among `metas` that is `item`: same INTERNALDATE (as an instant), same
+/// Message-ID when `check_id` (the SEARCH already matched it otherwise), not taken;
+/// an exact size is preferred, since Exchange may re-encode and change it.
+fn best_match(
+    item: &Item,
+    metas: &[FetchedMeta],
+    taken: &HashSet<u32>,
+    check_id: bool,
+) -> Option<u32> {
+    let candidates: Vec<&FetchedMeta> = metas
+        .iter()
+        .filter(|m| !taken.contains(&m.uid))
+        .filter(|m| imap::parse_imap_date(&m.internal_date).is_some_and(|d| d == item.date))
+        .filter(|m| {
+            !check_id
+                || match &item.message_id {
+                    Some(id) => m.message_ids.iter().any(|x| x == id),
+                    None => m.message_ids.is_empty(),
+                }
+        })
+        .collect();
+    candidates
+        .iter()
+        .find(|m| m.size == item.size)
+        .or_else(|| {
+            // without a Message-ID to go by, only an exact size is good enough
+            if item.message_id.is_some() {
+                candidates.first()
+            } else {
+                None
+            }
+        })
+        .map(|m| m.uid)
+}
