@@ -18,5 +18,5 @@ pub mod mime;
 pub mod mutf7;
 pub mod progress;
 pub mod repair;
-pub mod upload;
 pub mod stage;
+pub mod upload;

@@ -17,9 +17,11 @@ use super::parse_size;
 
 /// `mailstage upload`.
 #[derive(Debug, Args)]
-#[command(after_help = "Exit codes: 0 every staged message (outside excluded folders) is \
+#[command(
+    after_help = "Exit codes: 0 every staged message (outside excluded folders) is \
 on the server, 1 some failed or a folder could not be used (listed), 2 fatal error \
-(connection, TLS, login, staging tree). Journals: STAGING/<user>/upload/.")]
+(connection, TLS, login, staging tree). Journals: STAGING/<user>/upload/."
+)]
 pub struct UploadArgs {
     /// The user's staging directory (STAGING/<user>).
     #[arg(required_unless_present = "users", conflicts_with = "users")]
@@ -136,7 +138,9 @@ fn read_secret(args: &UploadArgs, file: Option<&Path>) -> Result<Secret> {
             .map_err(|_| anyhow!("environment variable {var} (--password-env) is not set"))?;
         return Ok(Secret::new(v));
     }
-    bail!("give the password with --password-file PATH or --password-env VAR (never on the command line), or use --oauth2-token-cmd")
+    bail!(
+        "give the password with --password-file PATH or --password-env VAR (never on the command line), or use --oauth2-token-cmd"
+    )
 }
 
 fn warn_if_readable(path: &Path) {
@@ -254,9 +258,11 @@ fn read_jobs(csv_path: &Path) -> Result<Vec<Job>> {
         let line = i + 2;
         let rec = rec.with_context(|| format!("{}:{line}", csv_path.display()))?;
         let get = |c: Option<usize>| c.and_then(|c| rec.get(c)).filter(|v| !v.is_empty());
-        let user = get(Some(u)).ok_or_else(|| anyhow!("{}:{line}: empty user", csv_path.display()))?;
+        let user =
+            get(Some(u)).ok_or_else(|| anyhow!("{}:{line}: empty user", csv_path.display()))?;
         super::check_user_name(user).with_context(|| format!("{}:{line}", csv_path.display()))?;
-        let login = get(Some(l)).ok_or_else(|| anyhow!("{}:{line}: empty login", csv_path.display()))?;
+        let login =
+            get(Some(l)).ok_or_else(|| anyhow!("{}:{line}: empty login", csv_path.display()))?;
         jobs.push(Job {
             user: user.to_owned(),
             login: login.to_owned(),
@@ -283,7 +289,11 @@ pub fn upload(args: UploadArgs) -> Result<i32> {
     let report = upload::upload(staging, &opts)
         .with_context(|| format!("upload of {}", staging.display()))?;
     print_report(&report, args.json)?;
-    Ok(if report.complete || report.dry_run { 0 } else { 1 })
+    Ok(if report.complete || report.dry_run {
+        0
+    } else {
+        1
+    })
 }
 
 fn batch(args: &UploadArgs, csv: &Path) -> Result<i32> {
@@ -300,11 +310,12 @@ fn batch(args: &UploadArgs, csv: &Path) -> Result<i32> {
                 loop {
                     let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     let Some(job) = jobs.get(i) else { break };
-                    let r = options(args, &job.login, job.password_file.as_deref())
-                        .and_then(|mut o| {
+                    let r = options(args, &job.login, job.password_file.as_deref()).and_then(
+                        |mut o| {
                             o.progress = false;
                             upload::upload(&root.join(&job.user), &o).map_err(Into::into)
-                        });
+                        },
+                    );
                     if let Ok(mut v) = results.lock() {
                         v.push((i, r));
                     }
@@ -345,7 +356,11 @@ fn print_report(r: &UploadReport, json: bool) -> Result<()> {
         println!("{}", serde_json::to_string_pretty(r)?);
         return Ok(());
     }
-    let verb = if r.dry_run { "would upload" } else { "uploaded" };
+    let verb = if r.dry_run {
+        "would upload"
+    } else {
+        "uploaded"
+    };
     println!(
         "{} -> {} ({}): {} staged; {verb} {} ({}), already there {}, found after an \
          interruption {}, failed {}, skipped {}{}",
@@ -365,7 +380,11 @@ fn print_report(r: &UploadReport, json: bool) -> Result<()> {
             format!(
                 " in {:.1} s{}",
                 r.seconds,
-                if r.complete { " — complete" } else { " — INCOMPLETE" }
+                if r.complete {
+                    " — complete"
+                } else {
+                    " — INCOMPLETE"
+                }
             )
         }
     );

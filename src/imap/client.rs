@@ -16,9 +16,7 @@ use std::collections::{HashSet, VecDeque};
 use std::io::{BufReader, Write};
 
 use super::ImapError;
-use super::connect::{
-    Credentials, Stream, buffered, fetch_token, sasl_plain, sasl_xoauth2,
-};
+use super::connect::{Credentials, Stream, buffered, fetch_token, sasl_plain, sasl_xoauth2};
 use super::proto::{self, Code, Response, Status, Value};
 
 /// The outcome of one command.
@@ -41,7 +39,13 @@ impl Completion {
             Some(c) if c.args.is_empty() => {
                 format!("{} [{}] {}", self.status.as_str(), c.name, self.text)
             }
-            Some(c) => format!("{} [{} {}] {}", self.status.as_str(), c.name, c.args, self.text),
+            Some(c) => format!(
+                "{} [{} {}] {}",
+                self.status.as_str(),
+                c.name,
+                c.args,
+                self.text
+            ),
             None => format!("{} {}", self.status.as_str(), self.text),
         }
     }
@@ -544,7 +548,8 @@ impl Connection {
         let mut sent_initial = false;
         if self.has_capability("SASL-IR") {
             self.out.push(b' ');
-            self.out.extend_from_slice(if initial.is_empty() { b"=" } else { initial });
+            self.out
+                .extend_from_slice(if initial.is_empty() { b"=" } else { initial });
             sent_initial = true;
         }
         self.out.extend_from_slice(b"\r\n");
@@ -605,7 +610,10 @@ impl Connection {
         let mut out = Vec::new();
         for r in done.untagged {
             let Response::Untagged(v) = r else { continue };
-            if v.first().and_then(Value::atom).map(str::to_ascii_uppercase).as_deref()
+            if v.first()
+                .and_then(Value::atom)
+                .map(str::to_ascii_uppercase)
+                .as_deref()
                 != Some(word)
                 || v.len() < 4
             {
@@ -649,7 +657,10 @@ impl Connection {
         let mut info = MailboxInfo::default();
         for r in &done.untagged {
             let Response::Untagged(v) = r else { continue };
-            if v.first().and_then(Value::atom).map(str::to_ascii_uppercase).as_deref()
+            if v.first()
+                .and_then(Value::atom)
+                .map(str::to_ascii_uppercase)
+                .as_deref()
                 != Some("STATUS")
             {
                 continue;
@@ -695,11 +706,14 @@ impl Connection {
             match r {
                 Response::Condition { code, .. } => take(code),
                 Response::Untagged(v)
-                    if v.get(1).and_then(Value::atom).map(str::to_ascii_uppercase).as_deref()
-                        == Some("EXISTS")
-                    => {
-                        info.messages = v[0].number().unwrap_or(0) as u32;
-                    }
+                    if v.get(1)
+                        .and_then(Value::atom)
+                        .map(str::to_ascii_uppercase)
+                        .as_deref()
+                        == Some("EXISTS") =>
+                {
+                    info.messages = v[0].number().unwrap_or(0) as u32;
+                }
                 _ => {}
             }
         }
@@ -714,7 +728,10 @@ impl Connection {
         let mut out = Vec::new();
         for r in &done.untagged {
             let Response::Untagged(v) = r else { continue };
-            if v.first().and_then(Value::atom).map(str::to_ascii_uppercase).as_deref()
+            if v.first()
+                .and_then(Value::atom)
+                .map(str::to_ascii_uppercase)
+                .as_deref()
                 == Some("SEARCH")
             {
                 out.extend(v[1..].iter().filter_map(|x| x.number()).map(|n| n as u32));
@@ -745,7 +762,10 @@ impl Connection {
         let mut out = Vec::new();
         for r in done.untagged {
             let Response::Untagged(v) = r else { continue };
-            if v.get(1).and_then(Value::atom).map(str::to_ascii_uppercase).as_deref()
+            if v.get(1)
+                .and_then(Value::atom)
+                .map(str::to_ascii_uppercase)
+                .as_deref()
                 != Some("FETCH")
             {
                 continue;
@@ -854,9 +874,9 @@ fn auth_hint(creds: &Credentials, address: &str, c: &Completion) -> String {
             " — most likely a wrong user name or password; on Exchange Online basic \
              authentication is off (use --oauth2-token-cmd)",
         ),
-        Credentials::OAuth2 { .. } => msg.push_str(
-            " — the token may be expired or lack the IMAP.AccessAsUser.All scope",
-        ),
+        Credentials::OAuth2 { .. } => {
+            msg.push_str(" — the token may be expired or lack the IMAP.AccessAsUser.All scope")
+        }
     }
     msg
 }

@@ -176,12 +176,14 @@ fn tls_config(cfg: &ServerConfig) -> Result<Arc<rustls::ClientConfig>, ImapError
             .with_no_client_auth()
     } else {
         let mut roots = rustls::RootCertStore::empty();
+        let mut pinned = Vec::new();
         match &cfg.ca_file {
             Some(path) => {
                 for cert in read_pem_certs(path)? {
                     roots
-                        .add(cert)
+                        .add(cert.clone())
                         .map_err(|e| ImapError::Tls(format!("{}: {e}", path.display())))?;
+                    pinned.push(cert);
                 }
             }
             None => {
@@ -199,7 +201,16 @@ fn tls_config(cfg: &ServerConfig) -> Result<Arc<rustls::ClientConfig>, ImapError
                 }
             }
         }
-        builder.with_root_certificates(roots).with_no_client_auth()
+        let inner = rustls::client::WebPkiServerVerifier::builder_with_provider(
+            Arc::new(roots),
+            Arc::new(rustls::crypto::ring::default_provider()),
+        )
+        .build()
+        .map_err(|e| ImapError::Tls(e.to_string()))?;
+        builder
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(PinnedOrWebPki { inner, pinned }))
+            .with_no_client_auth()
     };
     Ok(Arc::new(config))
 }
@@ -223,8 +234,8 @@ fn wrap_tls(cfg: &ServerConfig, tcp: TcpStream) -> Result<Stream, ImapError> {
     let config = tls_config(cfg)?;
     let name = ServerName::try_from(cfg.host.clone())
         .map_err(|e| ImapError::Tls(format!("{}: {e}", cfg.host)))?;
-    let conn = rustls::ClientConnection::new(config, name)
-        .map_err(|e| ImapError::Tls(e.to_string()))?;
+    let conn =
+        rustls::ClientConnection::new(config, name).map_err(|e| ImapError::Tls(e.to_string()))?;
     let mut tls = rustls::StreamOwned::new(conn, tcp);
     // Drive the handshake now so a certificate problem is reported as such, not as a
     // confusing failure of the first command.
@@ -246,7 +257,10 @@ fn tls_error(cfg: &ServerConfig, e: std::io::Error) -> ImapError {
     } else {
         ""
     };
-    ImapError::Tls(format!("TLS handshake with {} failed: {e}{hint}", cfg.address()))
+    ImapError::Tls(format!(
+        "TLS handshake with {} failed: {e}{hint}",
+        cfg.address()
+    ))
 }
 
 /// Connects, reads the greeting, sets up TLS as configured and logs in.
@@ -354,7 +368,9 @@ pub(crate) fn fetch_token(cmd: &str) -> Result<Secret, ImapError> {
         .map_err(|_| ImapError::Auth("--oauth2-token-cmd printed non-UTF-8".into()))?;
     let token = text.lines().next().unwrap_or("").trim().to_owned();
     if token.is_empty() {
-        return Err(ImapError::Auth("--oauth2-token-cmd printed no token".into()));
+        return Err(ImapError::Auth(
+            "--oauth2-token-cmd printed no token".into(),
+        ));
     }
     Ok(Secret::new(token))
 }
@@ -372,6 +388,71 @@ impl Connection {
 /// Wraps a stream in the read buffer connections use.
 pub(crate) fn buffered(s: Stream) -> BufReader<Stream> {
     BufReader::with_capacity(64 * 1024, s)
+}
+
+/// The normal WebPKI check, plus: a server certificate that is byte-for-byte one of
+/// the certificates in `--ca-file` is trusted. A self-signed server certificate is its
+/// own CA (basic constraints CA:TRUE), which WebPKI refuses as an end entity
+/// (`CaUsedAsEndEntity`); naming that exact certificate is pinning it, which is at
+/// least as strong as a CA check.
+#[derive(Debug)]
+struct PinnedOrWebPki {
+    inner: Arc<rustls::client::WebPkiServerVerifier>,
+    pinned: Vec<CertificateDer<'static>>,
+}
+
+impl rustls::client::danger::ServerCertVerifier for PinnedOrWebPki {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: rustls::pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        match self.inner.verify_server_cert(
+            end_entity,
+            intermediates,
+            server_name,
+            ocsp_response,
+            now,
+        ) {
+            Ok(v) => Ok(v),
+            Err(e) => {
+                if self
+                    .pinned
+                    .iter()
+                    .any(|p| p.as_ref() == end_entity.as_ref())
+                {
+                    Ok(rustls::client::danger::ServerCertVerified::assertion())
+                } else {
+                    Err(e)
+                }
+            }
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.inner.supported_verify_schemes()
+    }
 }
 
 /// Accepts every certificate: `--danger-accept-invalid-certs`.
@@ -433,8 +514,7 @@ mod tests {
 
     #[test]
     fn xoauth2_layout() {
-        let (raw, _) =
-            crate::mime::encoding::decode_base64_lenient(&sasl_xoauth2("a@b.c", "tok"));
+        let (raw, _) = crate::mime::encoding::decode_base64_lenient(&sasl_xoauth2("a@b.c", "tok"));
         assert_eq!(raw, b"user=a@b.c\x01auth=Bearer tok\x01\x01");
     }
 

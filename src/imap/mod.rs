@@ -2,7 +2,7 @@
 //! LITERAL+/LITERAL- (RFC 7888), UIDPLUS (RFC 4315), MULTIAPPEND (RFC 3502),
 //! SPECIAL-USE attributes (RFC 6154), APPENDLIMIT (RFC 7889), SASL-IR (RFC 4959).
 //!
-//! It knows nothing of staging: [`connect`] opens and logs in, [`client::Connection`]
+//! It knows nothing of staging: [`connect()`] opens and logs in, [`client::Connection`]
 //! sends commands. Why our own client rather than a crate is in `docs/DEPENDENCIES.md`.
 
 pub mod client;

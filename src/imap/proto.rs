@@ -225,7 +225,9 @@ fn read_line<R: BufRead>(r: &mut R, out: &mut Vec<u8>) -> Result<usize, ProtoErr
 fn literal_announced(line: &[u8]) -> Option<u64> {
     let rest = line.strip_suffix(b"}")?;
     let open = memchr::memrchr(b'{', rest)?;
-    let digits = rest[open + 1..].strip_suffix(b"+").unwrap_or(&rest[open + 1..]);
+    let digits = rest[open + 1..]
+        .strip_suffix(b"+")
+        .unwrap_or(&rest[open + 1..]);
     if digits.is_empty() || digits.len() > 19 || !digits.iter().all(u8::is_ascii_digit) {
         return None;
     }
@@ -410,7 +412,9 @@ fn atom(b: &[u8], mut pos: usize) -> (Value, usize) {
 /// Encodes `s` as an IMAP quoted string (RFC 3501 §4.3), or `None` when it cannot be
 /// one (CR, LF, NUL or a non-ASCII byte: those need a literal).
 pub fn quote(s: &[u8]) -> Option<Vec<u8>> {
-    if s.iter().any(|&c| c == 0 || c == b'\r' || c == b'\n' || c >= 0x80) {
+    if s.iter()
+        .any(|&c| c == 0 || c == b'\r' || c == b'\n' || c >= 0x80)
+    {
         return None;
     }
     let mut out = Vec::with_capacity(s.len() + 2);
@@ -524,9 +528,7 @@ mod tests {
     #[test]
     fn list_with_special_use() {
         let r = resp(b"* LIST (\\HasNoChildren \\Sent) \".\" Sent\r\n");
-        let Response::Untagged(v) = r else {
-            panic!()
-        };
+        let Response::Untagged(v) = r else { panic!() };
         assert_eq!(v[0], Value::Atom("LIST".into()));
         assert_eq!(flag_list(&v[1]), vec!["\\HasNoChildren", "\\Sent"]);
         assert_eq!(v[2], Value::Str(b".".to_vec()));
@@ -557,7 +559,10 @@ mod tests {
 
     #[test]
     fn continuation_and_bye() {
-        assert_eq!(resp(b"+ go ahead\r\n"), Response::Continue("go ahead".into()));
+        assert_eq!(
+            resp(b"+ go ahead\r\n"),
+            Response::Continue("go ahead".into())
+        );
         assert_eq!(resp(b"+\r\n"), Response::Continue(String::new()));
         assert!(matches!(
             resp(b"* BYE Connection closed.\r\n"),

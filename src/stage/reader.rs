@@ -90,10 +90,12 @@ impl StagedIndex {
         let mut offset = 0u64;
         loop {
             line.clear();
-            let n = r.read_until(b'\n', &mut line).map_err(|source| ReadError::Io {
-                path: path.clone(),
-                source,
-            })?;
+            let n = r
+                .read_until(b'\n', &mut line)
+                .map_err(|source| ReadError::Io {
+                    path: path.clone(),
+                    source,
+                })?;
             if n == 0 {
                 break;
             }
@@ -108,12 +110,11 @@ impl StagedIndex {
                 status: Status,
                 folder: Option<String>,
             }
-            let peek: Peek =
-                serde_json::from_slice(&line).map_err(|source| ReadError::Parse {
-                    path: path.clone(),
-                    offset: here,
-                    source,
-                })?;
+            let peek: Peek = serde_json::from_slice(&line).map_err(|source| ReadError::Parse {
+                path: path.clone(),
+                offset: here,
+                source,
+            })?;
             *counts.entry(peek.status).or_insert(0) += 1;
             if peek.status != Status::Staged {
                 continue;

@@ -10,7 +10,7 @@
 //! 3. create and subscribe the missing folders — all of them before any APPEND, so
 //!    a refused name (`NO Folder name is reserved` on Exchange Online) is known up
 //!    front and the other folders go ahead;
-//! 4. upload folder by folder ([`send`]), `--connections N` folders at a time, each
+//! 4. upload folder by folder (`send.rs`), `--connections N` folders at a time, each
 //!    connection reconnecting and resuming from the journal when the server drops it.
 //!
 //! Flags (`docs/UPLOAD.md` has the admin's version):
@@ -90,7 +90,7 @@ pub enum UploadError {
     #[error(transparent)]
     Journal(#[from] JournalError),
     /// The server could not be used at all (connect, TLS, login, LIST).
-    #[error("{0}")]
+    #[error(transparent)]
     Imap(#[from] ImapError),
 }
 
@@ -180,6 +180,8 @@ struct Stats {
     already: u64,
     found: u64,
     failed: Vec<Failure>,
+    /// Journal keys of `failed`, so a reconnect does not retry them in the same run.
+    failed_keys: HashSet<u128>,
     flagged: u64,
     dropped: BTreeMap<String, u64>,
     reconnects: u64,
@@ -214,11 +216,15 @@ fn excluded(folder: &str, excludes: &[String]) -> bool {
     })
 }
 
-/// The journal of `staging` for a server and mailbox.
-pub fn journal_path(staging: &Path, server: &str, mailbox: &str) -> PathBuf {
+/// The journal of `staging` for a server host and mailbox.
+///
+/// The port is deliberately not part of the key: the same server reached over 993
+/// (TLS) and 143 (STARTTLS) is the same mailbox, and a second journal for it would
+/// upload everything again.
+pub fn journal_path(staging: &Path, host: &str, mailbox: &str) -> PathBuf {
     staging
         .join(UPLOAD_DIR)
-        .join(journal::file_name(server, mailbox))
+        .join(journal::file_name(&host.to_ascii_lowercase(), mailbox))
 }
 
 /// Uploads one user's staging tree.
@@ -227,7 +233,7 @@ pub fn upload(staging: &Path, opts: &UploadOptions) -> Result<UploadReport, Uplo
     let _lock = reader::lock(staging)?;
     let index = StagedIndex::open(staging)?;
     let server = opts.server.address();
-    let jpath = journal_path(staging, &server, &opts.mailbox);
+    let jpath = journal_path(staging, &opts.server.host, &opts.mailbox);
     let mut report = UploadReport {
         staging: staging.to_path_buf(),
         server: server.clone(),
@@ -305,9 +311,9 @@ pub fn upload(staging: &Path, opts: &UploadOptions) -> Result<UploadReport, Uplo
             }
             let c = conn.create(w)?;
             if c.status != imap::Status::Ok
-                && c
-                    .code
-                    .as_ref().is_none_or(|code| code.name != "ALREADYEXISTS")
+                && c.code
+                    .as_ref()
+                    .is_none_or(|code| code.name != "ALREADYEXISTS")
             {
                 problem = Some(format!(
                     "the server refused to create {:?}: {}",
@@ -394,7 +400,11 @@ pub fn upload(staging: &Path, opts: &UploadOptions) -> Result<UploadReport, Uplo
         .filter(|&i| matches!(ctx.plans[i as usize], FolderPlan::Go { .. }))
         .collect();
     order.sort_by_key(|&i| std::cmp::Reverse(ctx.by_folder[i as usize].len()));
-    let queue = Mutex::new(order.into_iter().collect::<std::collections::VecDeque<u32>>());
+    let queue = Mutex::new(
+        order
+            .into_iter()
+            .collect::<std::collections::VecDeque<u32>>(),
+    );
     let workers = opts.connections.max(1);
     let first = Mutex::new(Some(conn));
     let fatal: Mutex<Option<UploadError>> = Mutex::new(None);
@@ -402,10 +412,9 @@ pub fn upload(staging: &Path, opts: &UploadOptions) -> Result<UploadReport, Uplo
         for _ in 0..workers {
             scope.spawn(|| {
                 let mut conn = first.lock().map(|mut f| f.take()).unwrap_or(None);
-                loop {
-                    let Some(f) = queue.lock().ok().and_then(|mut q| q.pop_front()) else {
-                        break;
-                    };
+                // the guard must not live across run_folder, hence the closure
+                let next = || queue.lock().ok().and_then(|mut q| q.pop_front());
+                while let Some(f) = next() {
                     if let Err(e) = run_folder(&ctx, &mut conn, f) {
                         if let Ok(mut slot) = fatal.lock() {
                             slot.get_or_insert(e);
@@ -629,7 +638,15 @@ mod tests {
     fn flag_rules() {
         let o = opts();
         let (f, d, flagged) = append_flags(
-            &s(&["\\Seen", "\\Flagged", "\\Deleted", "$MDNSent", "NonJunk", "$label1", "bad kw"]),
+            &s(&[
+                "\\Seen",
+                "\\Flagged",
+                "\\Deleted",
+                "$MDNSent",
+                "NonJunk",
+                "$label1",
+                "bad kw",
+            ]),
             &o,
         );
         assert_eq!(f, s(&["\\Seen", "$label1"]));

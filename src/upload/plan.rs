@@ -143,10 +143,9 @@ fn plan_one(
     let mut parents = Vec::new();
     let mut wire = base;
     let mut exists = base_exists;
-    if !exists
-        && let Some(p) = collision(&wire, folded, merge_case) {
-            return p;
-        }
+    if !exists && let Some(p) = collision(&wire, folded, merge_case) {
+        return p;
+    }
     for (i, seg) in segs.iter().enumerate().skip(1) {
         let Some(enc) = wire_name(&[seg], separator) else {
             return separator_problem(folder, separator);
@@ -239,7 +238,13 @@ mod tests {
             entry("Junk", &["\\Junk"]),
         ];
         let p = plan(
-            &folders(&["Inbox", "Sent Items", "Sent Items/2009", "Junk E-mail", "Inbox/Sub"]),
+            &folders(&[
+                "Inbox",
+                "Sent Items",
+                "Sent Items/2009",
+                "Junk E-mail",
+                "Inbox/Sub",
+            ]),
             &list,
             Some(b'.'),
             false,
@@ -247,7 +252,9 @@ mod tests {
         let wires: Vec<_> = p
             .iter()
             .map(|x| match x {
-                FolderPlan::Go { wire, exists, .. } => (String::from_utf8_lossy(wire).into_owned(), *exists),
+                FolderPlan::Go { wire, exists, .. } => {
+                    (String::from_utf8_lossy(wire).into_owned(), *exists)
+                }
                 FolderPlan::Problem(e) => panic!("{e}"),
             })
             .collect();
@@ -265,7 +272,12 @@ mod tests {
 
     #[test]
     fn no_attribute_keeps_staged_name_and_creates_parents() {
-        let p = plan(&folders(&["Archive/2009"]), &[entry("INBOX", &[])], Some(b'/'), false);
+        let p = plan(
+            &folders(&["Archive/2009"]),
+            &[entry("INBOX", &[])],
+            Some(b'/'),
+            false,
+        );
         assert_eq!(
             p[0],
             FolderPlan::Go {

@@ -42,6 +42,13 @@ const GROUP_BYTES: usize = 1 << 20;
 const MAX_BYTES_IN_FLIGHT: usize = 8 << 20;
 /// `send` records written (and fsynced once) ahead of sending.
 const INTENT_BATCH: usize = 64;
+/// After a connection loss: how long without a newly found message before the
+/// uncertain messages still missing count as lost.
+const SETTLE: Duration = Duration::from_millis(2000);
+/// ... and at most this long in all.
+const SETTLE_MAX: Duration = Duration::from_secs(30);
+/// Pause between two lookups while settling.
+const SETTLE_POLL: Duration = Duration::from_millis(250);
 /// More uncertain messages than this are looked up with one bulk FETCH instead of a
 /// SEARCH each.
 const SEARCH_EACH_MAX: usize = 8;
@@ -156,10 +163,13 @@ impl From<ReadError> for Step {
 
 impl Run<'_, '_> {
     fn journal(&self) -> std::sync::MutexGuard<'_, super::journal::Journal> {
-        self.ctx
-            .journal
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
+        self.ctx.journal.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn failed_this_run(&self, path: &str) -> bool {
+        self.stats()
+            .failed_keys
+            .contains(&super::journal::key(path))
     }
 
     fn stats(&self) -> std::sync::MutexGuard<'_, super::Stats> {
@@ -189,11 +199,16 @@ impl Run<'_, '_> {
         for &s in slots {
             let e = self.ctx.index.entry(&self.ctx.index.slots[s as usize])?;
             let Some(item) = item_of(&e) else {
-                self.fail_local(&e, "manifest entry without path or with an unreadable internal_date")?;
+                self.fail_local(
+                    &e,
+                    "manifest entry without path or with an unreadable internal_date",
+                )?;
                 continue;
             };
             let state = self.journal().state(&item.path);
             match state {
+                // refused earlier in this run: not again until the next run
+                Some(State::Failed) if self.failed_this_run(&item.path) => {}
                 None | Some(State::Failed) | Some(State::Removed) => todo.push(item),
                 Some(State::Uncertain) => uncertain.push(item),
                 Some(State::Stored {
@@ -226,8 +241,7 @@ impl Run<'_, '_> {
             self.stats().already += already;
             self.ctx.progress.inc(already);
         }
-        if todo.is_empty() && uncertain.is_empty() && need_uid.is_empty() && need_flag.is_empty()
-        {
+        if todo.is_empty() && uncertain.is_empty() && need_uid.is_empty() && need_flag.is_empty() {
             return Ok(());
         }
 
@@ -253,7 +267,7 @@ impl Run<'_, '_> {
         if !uncertain.is_empty() {
             conn.select(&self.wire, false)?;
             selected = true;
-            let found = self.lookup(conn, &uncertain, floor, &claimed)?;
+            let found = self.settled_lookup(conn, &uncertain, floor, &claimed)?;
             for (item, uid) in uncertain.into_iter().zip(found) {
                 match uid {
                     Some(u) => {
@@ -335,6 +349,51 @@ impl Run<'_, '_> {
         Ok(())
     }
 
+    /// Looks up uncertain messages, waiting for the ones a dying session may still
+    /// be committing.
+    ///
+    /// A server that lost the connection can go on storing the APPENDs it had already
+    /// read for seconds (Dovecot waits for the mailbox lock the new session holds).
+    /// Re-sending such a message too early makes a duplicate. The server handles one
+    /// session's commands in order, and `uncertain` is in send order, so once a
+    /// message is found every message sent before it has been decided: those not found
+    /// were never stored. Only the ones after the last found message may still be in
+    /// progress; they are looked up again until they appear, or until nothing new has
+    /// appeared for [`SETTLE`] (then they were lost with the connection: a drop
+    /// mid-literal), at most [`SETTLE_MAX`] in all.
+    fn settled_lookup(
+        &self,
+        conn: &mut Connection,
+        uncertain: &[Item],
+        floor: u32,
+        claimed: &HashSet<u32>,
+    ) -> Result<Vec<Option<u32>>, Step> {
+        let mut found = self.lookup(conn, uncertain, floor, claimed)?;
+        let started = Instant::now();
+        let mut last_progress = Instant::now();
+        loop {
+            let last_found = found.iter().rposition(Option::is_some);
+            let pending: Vec<usize> = (last_found.map_or(0, |i| i + 1)..uncertain.len()).collect();
+            if pending.is_empty()
+                || last_progress.elapsed() >= SETTLE
+                || started.elapsed() >= SETTLE_MAX
+            {
+                return Ok(found);
+            }
+            std::thread::sleep(SETTLE_POLL);
+            let mut taken = claimed.clone();
+            taken.extend(found.iter().flatten());
+            let items: Vec<Item> = pending.iter().map(|&i| uncertain[i].clone()).collect();
+            let again = self.lookup(conn, &items, floor, &taken)?;
+            for (&i, uid) in pending.iter().zip(again) {
+                if uid.is_some() {
+                    found[i] = uid;
+                    last_progress = Instant::now();
+                }
+            }
+        }
+    }
+
     fn fail_local(&self, e: &Entry, reason: &str) -> Result<(), Step> {
         let path = e.path.clone().unwrap_or_else(|| e.source.clone());
         self.journal().record(&Record::Failed {
@@ -342,7 +401,9 @@ impl Run<'_, '_> {
             folder: self.name.clone(),
             reason: reason.to_owned(),
         })?;
-        self.stats().failed.push(Failure {
+        let mut st = self.stats();
+        st.failed_keys.insert(super::journal::key(&path));
+        st.failed.push(Failure {
             path,
             folder: self.name.clone(),
             reason: reason.to_owned(),
@@ -356,11 +417,14 @@ impl Run<'_, '_> {
             folder: self.name.clone(),
             reason: reason.clone(),
         })?;
-        self.stats().failed.push(Failure {
+        let mut st = self.stats();
+        st.failed_keys.insert(super::journal::key(&item.path));
+        st.failed.push(Failure {
             path: item.path.clone(),
             folder: self.name.clone(),
             reason,
         });
+        drop(st);
         self.ctx.progress.inc(1);
         Ok(())
     }
@@ -405,8 +469,7 @@ impl Run<'_, '_> {
                 out.push(None);
                 continue;
             }
-            let metas =
-                conn.uid_fetch_meta(&imap::proto::format_uid_set(&uids), false, false)?;
+            let metas = conn.uid_fetch_meta(&imap::proto::format_uid_set(&uids), false, false)?;
             let hit = best_match(item, &metas, &taken, false);
             if let Some(u) = hit {
                 taken.insert(u);
@@ -552,10 +615,13 @@ impl Run<'_, '_> {
                 if group.is_empty() {
                     continue;
                 }
-                let nonsync = group.iter().all(|(_, d, _)| {
-                    d.len() <= SYNC_LITERAL_OVER && conn.can_nonsync(d.len())
-                });
-                let dates: Vec<String> = group.iter().map(|(i, _, _)| imap::imap_date(&i.date)).collect();
+                let nonsync = group
+                    .iter()
+                    .all(|(_, d, _)| d.len() <= SYNC_LITERAL_OVER && conn.can_nonsync(d.len()));
+                let dates: Vec<String> = group
+                    .iter()
+                    .map(|(i, _, _)| imap::imap_date(&i.date))
+                    .collect();
                 let parts: Vec<AppendItem<'_>> = group
                     .iter()
                     .zip(&dates)
@@ -603,7 +669,14 @@ impl Run<'_, '_> {
                 continue;
             };
             bytes_in_flight -= len;
-            self.complete(c, items, validity, &mut queue, &mut throttle_until, &mut stored)?;
+            self.complete(
+                c,
+                items,
+                validity,
+                &mut queue,
+                &mut throttle_until,
+                &mut stored,
+            )?;
         }
         Ok(stored)
     }
@@ -618,9 +691,7 @@ impl Run<'_, '_> {
         stored: &mut Vec<(Item, Option<u32>)>,
     ) -> Result<(), Step> {
         if c.status == Status::Ok {
-            let uids = c
-                .append_uid()
-                .filter(|(_, u)| u.len() == items.len());
+            let uids = c.append_uid().filter(|(_, u)| u.len() == items.len());
             let mut j = self.journal();
             let mut n_bytes = 0;
             let n = items.len() as u64;

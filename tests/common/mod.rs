@@ -164,3 +164,4 @@ pub fn lf_to_crlf(b: &[u8]) -> Vec<u8> {
     }
     out
 }
+pub mod imap;
