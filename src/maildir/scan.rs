@@ -2,8 +2,9 @@
 //!
 //! Cost model (the tree may hold 100k messages per folder): every directory is read
 //! once with `read_dir`, whose entries already carry the file type on Linux (`d_type`),
-//! and every message costs one `lstat` through its directory entry (plus one `stat`
-//! for a symbolic link). Message contents are never opened.
+//! and every message costs one `lstat` (plus one `stat` for a symbolic link), made
+//! by path after the names are sorted, so that no `DirEntry` is kept per message.
+//! Message contents are never opened.
 //!
 //! Symbolic links to directories are never followed: they could loop or lead out of
 //! the user's tree. A symbolic link to a regular file in `cur/`/`new/` is a message
@@ -115,6 +116,21 @@ impl Ctx {
         }
     }
 
+    /// What an entry is, from the directory entry itself (`d_type` on Linux); `None`
+    /// with a warning if that cannot be found.
+    fn kind_of(&mut self, entry: &DirEntry) -> Option<Kind> {
+        match entry.file_type() {
+            Ok(t) if t.is_symlink() => Some(Kind::Symlink),
+            Ok(t) if t.is_dir() => Some(Kind::Dir),
+            Ok(t) if t.is_file() => Some(Kind::File),
+            Ok(_) => Some(Kind::Other),
+            Err(e) => {
+                self.io_warning(entry.path(), &e);
+                None
+            }
+        }
+    }
+
     /// List a directory, sorted by name bytes so that everything derived from it
     /// is deterministic. Entries that cannot be examined become warnings.
     fn read_sorted(&mut self, dir: &Path) -> io::Result<Vec<Entry>> {
@@ -127,15 +143,8 @@ impl Ctx {
                     continue;
                 }
             };
-            let kind = match entry.file_type() {
-                Ok(t) if t.is_symlink() => Kind::Symlink,
-                Ok(t) if t.is_dir() => Kind::Dir,
-                Ok(t) if t.is_file() => Kind::File,
-                Ok(_) => Kind::Other,
-                Err(e) => {
-                    self.io_warning(entry.path(), &e);
-                    continue;
-                }
+            let Some(kind) = self.kind_of(&entry) else {
+                continue;
             };
             out.push(Entry {
                 name: entry.file_name(),
@@ -319,29 +328,64 @@ fn load_keywords(ctx: &mut Ctx, dir: &Path) -> Keywords {
     }
 }
 
-/// List the messages of one `cur/` or `new/` directory into `out`.
+/// One entry of a `cur/` or `new/` directory; its name is in the folder's name
+/// buffer, so listing 100k files keeps no `DirEntry` or name allocation per file.
+struct Listed {
+    start: usize,
+    len: usize,
+    kind: Kind,
+}
+
+/// List the messages of one `cur/` or `new/` directory into `out`: every name
+/// first (as [`Ctx::read_sorted`] would, same warnings), then, in name order, one
+/// metadata call per file.
 fn list_messages(ctx: &mut Ctx, out: &mut FolderMessages, in_new: bool, tally: &mut FlagTally) {
     let sub = out.dir.join(subdir(in_new));
-    let entries = match ctx.read_sorted(&sub) {
-        Ok(entries) => entries,
+    let dir = match fs::read_dir(&sub) {
+        Ok(dir) => dir,
         Err(e) => return ctx.io_warning(sub, &e),
     };
-    out.list.reserve(entries.len());
+    let mut listed = Vec::new();
+    for entry in dir {
+        let entry = match entry {
+            Ok(entry) => entry,
+            Err(e) => {
+                ctx.io_warning(sub.clone(), &e);
+                continue;
+            }
+        };
+        let Some(kind) = ctx.kind_of(&entry) else {
+            continue;
+        };
+        let name = entry.file_name();
+        listed.push(Listed {
+            start: out.names.len(),
+            len: name.len(),
+            kind,
+        });
+        out.names.extend_from_slice(name.as_bytes());
+    }
+    let names = &out.names;
+    let name_of = |l: &Listed| names.get(l.start..l.start + l.len).unwrap_or_default();
+    listed.sort_unstable_by(|a, b| name_of(a).cmp(name_of(b)));
+    out.list.reserve(listed.len());
     let mut unmapped = Vec::new();
-    for e in entries {
-        let meta = match e.kind {
+    for l in listed {
+        let name = out.names.get(l.start..l.start + l.len).unwrap_or_default();
+        let path = || sub.join(std::ffi::OsStr::from_bytes(name));
+        let meta = match l.kind {
             Kind::Dir => {
                 ctx.warnings
-                    .push(ScanWarning::UnexpectedDirectory { path: e.path() });
+                    .push(ScanWarning::UnexpectedDirectory { path: path() });
                 continue;
             }
             // Dot files are not deliveries: `.DS_Store`, editor temp files, `.keep`.
-            _ if e.name().starts_with(b".") => {
+            _ if name.starts_with(b".") => {
                 ctx.ignored += 1;
                 continue;
             }
-            Kind::File => e.entry.metadata(),
-            Kind::Symlink => fs::metadata(e.path()),
+            Kind::File => fs::symlink_metadata(path()),
+            Kind::Symlink => fs::metadata(path()),
             Kind::Other => {
                 ctx.ignored += 1;
                 continue;
@@ -351,7 +395,7 @@ fn list_messages(ctx: &mut Ctx, out: &mut FolderMessages, in_new: bool, tally: &
             Ok(m) if m.is_file() => m,
             Ok(m) if m.is_dir() => {
                 ctx.warnings
-                    .push(ScanWarning::SymlinkNotFollowed { path: e.path() });
+                    .push(ScanWarning::SymlinkNotFollowed { path: path() });
                 continue;
             }
             Ok(_) => {
@@ -359,15 +403,14 @@ fn list_messages(ctx: &mut Ctx, out: &mut FolderMessages, in_new: bool, tally: &
                 continue;
             }
             Err(err) => {
-                ctx.io_warning(e.path(), &err);
+                ctx.io_warning(path(), &err);
                 continue;
             }
         };
         let mtime = meta.modified().unwrap_or_else(|_| {
-            ctx.warnings.push(ScanWarning::NoMtime { path: e.path() });
+            ctx.warnings.push(ScanWarning::NoMtime { path: path() });
             SystemTime::UNIX_EPOCH
         });
-        let name = e.name();
         let info = parse_info(parse_filename(name).info.as_deref().unwrap_or_default());
         let flags = flag_set(&info, in_new, &out.keywords, &mut unmapped);
         let rel_path = || [&out.prefix[..], subdir(in_new).as_bytes(), b"/", name].concat();
@@ -378,14 +421,13 @@ fn list_messages(ctx: &mut Ctx, out: &mut FolderMessages, in_new: bool, tally: &
             count_into(&mut tally.unknown, flag, rel_path);
         }
         out.list.push(Record {
-            start: out.names.len(),
-            len: name.len(),
+            start: l.start,
+            len: l.len,
             in_new,
             flags,
             size: meta.len(),
             mtime,
         });
-        out.names.extend_from_slice(name);
     }
 }
 
