@@ -570,17 +570,37 @@ fn leaf_problems_with(part: &Part, body: &[u8], protected: bool, lines_ok: bool)
             encoding::decode_base64_lenient(body).0.into()
         }
         "quoted-printable" => {
-            if !encoding::qp_is_clean_within(body, MAX_LINE) {
-                out.push(Problem::BadQuotedPrintable);
+            // Clean QP with lines known to be fine (the usual case): one check that
+            // also decodes, only when the charset question needs the text.
+            let mut fast = None;
+            if lines_ok {
+                let to_ascii = !text || encoding::qp_decodes_to_ascii(body);
+                let mut dec = Vec::new();
+                if encoding::qp_clean_crlf(body, (!to_ascii).then_some(&mut dec)) {
+                    fast = Some(if to_ascii {
+                        std::borrow::Cow::Borrowed(body)
+                    } else {
+                        std::borrow::Cow::Owned(dec)
+                    });
+                }
             }
-            if !text {
-                return out;
-            }
-            if encoding::qp_decodes_to_ascii(body) {
-                // Only ASCII comes out: no charset question to ask (fast path).
-                body.into()
-            } else {
-                encoding::decode_qp_lenient(body).0.into()
+            match fast {
+                Some(_) if !text => return out,
+                Some(decoded) => decoded,
+                None => {
+                    if !encoding::qp_is_clean_within(body, MAX_LINE) {
+                        out.push(Problem::BadQuotedPrintable);
+                    }
+                    if !text {
+                        return out;
+                    }
+                    if encoding::qp_decodes_to_ascii(body) {
+                        // Only ASCII comes out: no charset question to ask (fast path).
+                        body.into()
+                    } else {
+                        encoding::decode_qp_lenient(body).0.into()
+                    }
+                }
             }
         }
         _ => {
