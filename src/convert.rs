@@ -5,6 +5,12 @@
 //! decides duplicates and builds manifest lines in source order (phase 2), and the
 //! decided files are written in parallel (phase 3) before their manifest lines are
 //! appended. Chunks bound memory (count and bytes) and keep the output deterministic.
+//!
+//! Memory does not grow with the mailbox: the source is scanned one folder at a time
+//! ([`maildir::Scanner`]), so only one folder's compact message list is alive, and
+//! the duplicate map is per folder. What stays for the whole run is per folder
+//! (plans, the `folders.json` rows) plus the sweep's [`KeepSet`] of 8 bytes per
+//! staged or quarantined file.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs::{self, File};
@@ -18,7 +24,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use crate::folders::{self, Decision, MappingRules, Target};
-use crate::maildir::{self, LayoutChoice, SourceMessage};
+use crate::maildir::{self, FolderMessages, LayoutChoice, Message};
 use crate::progress::Progress;
 use crate::repair::{self, Outcome, QuarantineReason, Repair};
 use crate::stage::paths::{self, MAIL_DIR, QUARANTINE_DIR};
@@ -26,9 +32,13 @@ use crate::stage::writer::{self, KeepSet, StageError, UserStage};
 use crate::stage::{Entry, Status};
 
 /// Messages per chunk, and source bytes per chunk: enough to keep every core busy,
-/// small enough that memory does not depend on the size of the mailbox.
+/// small enough that memory does not depend on the size of the mailbox. A chunk's
+/// staged bytes are all held until its phase 3, so the byte bound is most of the
+/// peak memory: 16 MiB is a few hundred typical messages (42 KB on average in
+/// gen-maildir trees), plenty for a handful of workers; at 48 MiB the peak depended
+/// on whether a mailbox happened to have a run of large messages.
 const CHUNK_MESSAGES: usize = 512;
-const CHUNK_BYTES: u64 = 48 * 1024 * 1024;
+const CHUNK_BYTES: u64 = 16 * 1024 * 1024;
 
 /// Options shared by every user of a run.
 #[derive(Debug, Clone)]
@@ -291,44 +301,39 @@ fn convert_user(
     opts: &Options,
     progress: &Progress,
 ) -> Result<UserReport, UserError> {
-    let md = maildir::scan(&job.maildir, opts.layout)?;
+    let mut scanner = maildir::Scanner::open(&job.maildir, opts.layout)?;
     // A root without cur/ and new/ is most often the parent of the Maildir (a home
     // directory): converting it would treat unrelated directories as folders.
-    if md
-        .warnings
-        .iter()
-        .any(|w| matches!(w, maildir::ScanWarning::NoInbox { .. }))
-    {
+    if !scanner.has_inbox() {
         return Err(UserError::Refused(format!(
             "{} has no cur/ or new/ directory, so it is not a Maildir root \
              (pass the directory that holds cur/, new/ and tmp/)",
             job.maildir.display()
         )));
     }
-    let names: Vec<Vec<String>> = md.folders.iter().map(|f| f.name.clone()).collect();
+    let names: Vec<Vec<String>> = scanner.folders().iter().map(|f| f.name.clone()).collect();
     let plan = folders::plan(&names, &job.rules, opts.target)?;
+    drop(names);
     let user_dir = out.join(&job.name);
-    check_no_overlap(&md.root, &user_dir)?;
+    check_no_overlap(scanner.root(), &user_dir)?;
     let max_size = job.max_size.unwrap_or(opts.max_size);
 
     let mut summary = UserSummary {
         user: job.name.clone(),
         maildir: job.maildir.display().to_string(),
-        ignored_files: md.ignored_files,
-        folders: md.folders.len() as u64,
-        warnings: md.warnings.iter().map(|w| w.to_string()).collect(),
+        folders: scanner.folders().len() as u64,
         ..UserSummary::default()
     };
+    // Scan warnings come first in the summary; they are complete only once every
+    // folder is listed.
+    let mut folder_notes = Vec::new();
 
     let mut stage = UserStage::open(&user_dir)?;
     let mut keep_dirs: HashSet<String> = HashSet::new();
     let mut folder_plans = Vec::with_capacity(plan.entries.len());
-    let mut folder_report = Vec::with_capacity(plan.entries.len());
-    for (entry, src) in plan.entries.iter().zip(&md.folders) {
+    for entry in &plan.entries {
         for n in &entry.notes {
-            summary
-                .warnings
-                .push(format!("folder {}: {n}", folders::join(&entry.source)));
+            folder_notes.push(format!("folder {}: {n}", folders::join(&entry.source)));
         }
         let fp = match &entry.decision {
             Decision::Map { target, .. } => {
@@ -354,6 +359,16 @@ fn convert_user(
                 excluded: Some(reason.clone()),
             },
         };
+        folder_plans.push(fp);
+    }
+
+    let mut keep_files = KeepSet::default();
+    let mut stats = RunStats::default();
+    let mut folder_report = Vec::with_capacity(plan.entries.len());
+    for (fi, (entry, fp)) in plan.entries.iter().zip(&folder_plans).enumerate() {
+        // Only this folder's message list is alive; it is dropped before the next.
+        let msgs = scanner.list(fi);
+        let src = &scanner.folders()[fi];
         folder_report.push(serde_json::json!({
             "source": folders::join(&src.name),
             "source_raw": String::from_utf8_lossy(&src.raw_name),
@@ -362,43 +377,70 @@ fn convert_user(
             "target": fp.dir.as_ref().map(|_| fp.display.clone()),
             "excluded": fp.excluded,
             "notes": entry.notes,
-            "messages": src.messages.len(),
+            "messages": msgs.len(),
         }));
-        folder_plans.push(fp);
+        progress.extend(msgs.len() as u64, msgs.total_bytes());
+        convert_folder(
+            &msgs,
+            fp,
+            max_size,
+            &mut stage,
+            progress,
+            &mut summary,
+            &mut keep_files,
+            &mut stats,
+        )?;
     }
 
-    // Flat work list in deterministic order: folder order, then file name order.
-    let items: Vec<(usize, &SourceMessage)> = md
-        .folders
-        .iter()
-        .enumerate()
-        .flat_map(|(i, f)| f.messages.iter().map(move |m| (i, m)))
-        .collect();
-    let total_bytes: u64 = items.iter().map(|(_, m)| m.size).sum();
-    progress.extend(items.len() as u64, total_bytes);
-
-    let mut keep_files = KeepSet::default();
-    // Per folder: SHA-256 of staged/quarantined sources -> index of the first copy.
-    let mut seen: HashMap<(usize, [u8; 32]), usize> = HashMap::new();
-    let mut stats = RunStats::default();
+    let totals = scanner.finish();
+    summary.ignored_files = totals.ignored_files;
+    summary.warnings = totals.warnings.iter().map(|w| w.to_string()).collect();
+    summary.warnings.extend(folder_notes);
+    let root = stage.root().to_path_buf();
+    let sweep = stage.finish(&keep_files, &keep_dirs)?;
+    stats.stale_files_removed = sweep.files;
+    let folders_json = serde_json::to_vec_pretty(&folder_report).unwrap_or_default();
+    writer::write_small_file(&root.join("folders.json"), &folders_json)?;
+    let summary_json = serde_json::to_vec_pretty(&summary).unwrap_or_default();
+    writer::write_small_file(&root.join("summary.json"), &summary_json)?;
+    Ok(UserReport {
+        summary,
+        run: stats,
+        error: None,
+    })
+}
+/// Steps 3–4 for one folder's messages, in chunks (see the module docs).
+#[allow(clippy::too_many_arguments)]
+fn convert_folder(
+    msgs: &FolderMessages,
+    fp: &FolderPlan,
+    max_size: Option<u64>,
+    stage: &mut UserStage,
+    progress: &Progress,
+    summary: &mut UserSummary,
+    keep_files: &mut KeepSet,
+    stats: &mut RunStats,
+) -> Result<(), UserError> {
+    // SHA-256 of staged/quarantined sources -> index of the first copy. Duplicates
+    // are detected within a folder only, so the map lives as long as the folder.
+    let mut seen: HashMap<[u8; 32], usize> = HashMap::new();
     let mut start = 0;
-    while start < items.len() {
+    while start < msgs.len() {
         let mut end = start;
         let mut bytes = 0;
-        while end < items.len()
+        while end < msgs.len()
             && end - start < CHUNK_MESSAGES
             && (bytes < CHUNK_BYTES || end == start)
         {
-            bytes += items[end].1.size;
+            bytes += msgs.get(end).size();
             end += 1;
         }
-        let chunk = &items[start..end];
 
         // Phase 1: read, hash, repair — in parallel.
-        let processed: Vec<Processed> = chunk
-            .par_iter()
-            .map(|(fi, m)| {
-                let p = process(m, folder_plans[*fi].excluded.is_some(), max_size);
+        let processed: Vec<Processed> = (start..end)
+            .into_par_iter()
+            .map(|i| {
+                let p = process(&msgs.get(i), fp.excluded.is_some(), max_size);
                 progress.inc(1);
                 p
             })
@@ -406,21 +448,9 @@ fn convert_user(
 
         // Phase 2: decide, in order, on one thread.
         let mut writes: Vec<Write> = Vec::new();
-        let mut entries: Vec<Entry> = Vec::with_capacity(chunk.len());
-        for (k, ((fi, m), p)) in chunk.iter().zip(processed).enumerate() {
-            let idx = start + k;
-            let fp = &folder_plans[*fi];
-            let entry = decide(
-                idx,
-                m,
-                p,
-                fp,
-                &items,
-                &mut seen,
-                &mut writes,
-                &mut keep_files,
-                *fi,
-            );
+        let mut entries: Vec<Entry> = Vec::with_capacity(end - start);
+        for (idx, p) in (start..end).zip(processed) {
+            let entry = decide(idx, msgs, p, fp, &mut seen, &mut writes, keep_files);
             summary.counts.add(entry.status);
             summary.source_bytes += entry.source_size;
             match entry.status {
@@ -440,11 +470,12 @@ fn convert_user(
         }
 
         // Phase 3: write files in parallel, then their manifest lines in order.
+        let shared: &UserStage = stage;
         let written: Vec<bool> = writes
             .par_iter()
             .map(|w| match w {
-                Write::Bytes(rel, b) => stage.write_file(rel, b),
-                Write::Copy(rel, src) => stage.copy_file(rel, src),
+                Write::Bytes(rel, b) => shared.write_file(rel, b),
+                Write::Copy(rel, src) => shared.copy_file(rel, src),
             })
             .collect::<Result<_, _>>()?;
         stats.files_written += written.iter().filter(|w| **w).count() as u64;
@@ -453,30 +484,20 @@ fn convert_user(
         }
         start = end;
     }
-
-    let root = stage.root().to_path_buf();
-    let sweep = stage.finish(&keep_files, &keep_dirs)?;
-    stats.stale_files_removed = sweep.files;
-    let folders_json = serde_json::to_vec_pretty(&folder_report).unwrap_or_default();
-    writer::write_small_file(&root.join("folders.json"), &folders_json)?;
-    let summary_json = serde_json::to_vec_pretty(&summary).unwrap_or_default();
-    writer::write_small_file(&root.join("summary.json"), &summary_json)?;
-    Ok(UserReport {
-        summary,
-        run: stats,
-        error: None,
-    })
+    Ok(())
 }
 
 /// Phase 1 for one message: no shared state, safe to run in parallel.
-fn process(m: &SourceMessage, excluded: bool, max_size: Option<u64>) -> Processed {
+fn process(m: &Message<'_>, excluded: bool, max_size: Option<u64>) -> Processed {
+    // The absolute path is not stored per message; it is built here, for the read.
+    let path = m.path();
     // A file much larger than the limit is hashed and copied as a stream, never
     // held in memory (CRLF normalisation only ever grows a message).
     if let Some(limit) = max_size
-        && m.size > limit
+        && m.size() > limit
         && !excluded
     {
-        return match hash_file(&m.path) {
+        return match hash_file(&path) {
             Ok((sha, size)) => Processed {
                 sha256: Some(sha),
                 source_size: size,
@@ -488,7 +509,7 @@ fn process(m: &SourceMessage, excluded: bool, max_size: Option<u64>) -> Processe
             Err(e) => unreadable(m, e),
         };
     }
-    let bytes = match fs::read(&m.path) {
+    let bytes = match fs::read(&path) {
         Ok(b) => b,
         Err(e) => return unreadable(m, e),
     };
@@ -502,7 +523,7 @@ fn process(m: &SourceMessage, excluded: bool, max_size: Option<u64>) -> Processe
         };
     }
     let ctx = repair::Context {
-        internal_date: to_utc(m.mtime),
+        internal_date: to_utc(m.mtime()),
         max_size,
         source_sha256: sha,
     };
@@ -528,10 +549,10 @@ fn process(m: &SourceMessage, excluded: bool, max_size: Option<u64>) -> Processe
     }
 }
 
-fn unreadable(m: &SourceMessage, e: io::Error) -> Processed {
+fn unreadable(m: &Message<'_>, e: io::Error) -> Processed {
     Processed {
         sha256: None,
-        source_size: m.size,
+        source_size: m.size(),
         kind: Kind::Quarantined {
             original: Original::Missing,
             reason: QuarantineReason::Unreadable {
@@ -542,26 +563,25 @@ fn unreadable(m: &SourceMessage, e: io::Error) -> Processed {
 }
 
 /// Phase 2 for one message: duplicate detection and the manifest entry.
-#[allow(clippy::too_many_arguments)]
 fn decide(
     idx: usize,
-    m: &SourceMessage,
+    msgs: &FolderMessages,
     p: Processed,
     fp: &FolderPlan,
-    items: &[(usize, &SourceMessage)],
-    seen: &mut HashMap<(usize, [u8; 32]), usize>,
+    seen: &mut HashMap<[u8; 32], usize>,
     writes: &mut Vec<Write>,
     keep_files: &mut KeepSet,
-    folder_idx: usize,
 ) -> Entry {
-    let (source, source_raw) = match std::str::from_utf8(&m.rel_path) {
+    let m = msgs.get(idx);
+    let rel_path = m.rel_path();
+    let (source, source_raw) = match std::str::from_utf8(&rel_path) {
         Ok(s) => (s.to_string(), None),
         Err(_) => (
-            String::from_utf8_lossy(&m.rel_path).into_owned(),
-            Some(hex::encode(&m.rel_path)),
+            String::from_utf8_lossy(&rel_path).into_owned(),
+            Some(hex::encode(&rel_path)),
         ),
     };
-    let internal = to_utc(m.mtime);
+    let internal = to_utc(m.mtime());
     let mut e = Entry {
         source,
         source_raw,
@@ -569,7 +589,7 @@ fn decide(
         status: Status::Excluded,
         folder: Some(fp.display.clone()),
         path: None,
-        flags: m.flags.clone(),
+        flags: m.flags(),
         internal_date: internal.to_rfc3339_opts(SecondsFormat::Secs, false),
         message_id: None,
         repairs: Vec::new(),
@@ -585,22 +605,21 @@ fn decide(
     }
     let dir = fp.dir.clone().unwrap_or_default();
     if let Some(sha) = p.sha256 {
-        match seen.get(&(folder_idx, sha)) {
+        match seen.get(&sha) {
             Some(&first) => {
                 e.status = Status::Duplicate;
-                let first_src = String::from_utf8_lossy(&items[first].1.rel_path).into_owned();
+                let first_rel = msgs.get(first).rel_path();
+                let first_src = String::from_utf8_lossy(&first_rel);
                 e.reason = Some(format!("byte-identical to {first_src} in the same folder"));
                 return e;
             }
             None => {
-                seen.insert((folder_idx, sha), idx);
+                seen.insert(sha, idx);
             }
         }
     }
     // An unreadable file has no content hash; its path names its reason file.
-    let name_sha = p
-        .sha256
-        .unwrap_or_else(|| Sha256::digest(&m.rel_path).into());
+    let name_sha = p.sha256.unwrap_or_else(|| Sha256::digest(&rel_path).into());
     let name = paths::message_file_name(internal, &name_sha);
     match p.kind {
         Kind::Staged {
@@ -629,7 +648,7 @@ fn decide(
             let text = reason_text(&e, &reason);
             match original {
                 Original::Bytes(b) => writes.push(Write::Bytes(rel.clone(), b)),
-                Original::Stream => writes.push(Write::Copy(rel.clone(), m.path.clone())),
+                Original::Stream => writes.push(Write::Copy(rel.clone(), m.path())),
                 Original::Missing => {}
             }
             if !matches!(reason, QuarantineReason::Unreadable { .. }) {

@@ -129,6 +129,96 @@ pub struct ImapFlags {
     pub unmapped: Vec<u8>,
 }
 
+/// The system flags in canonical order; bit `i` of a [`FlagSet`] is `SYSTEM[i]`.
+const SYSTEM: [&str; 6] = [
+    "\\Seen",
+    "\\Answered",
+    "\\Flagged",
+    "\\Deleted",
+    "\\Draft",
+    "$Forwarded",
+];
+
+/// A message's IMAP flags in one `u32`, for lists of 100k messages: bits 0–5 are
+/// the system flags in canonical order, bits 6–31 the keyword letters `a`–`z` whose
+/// keyword is a flag of this message (after the rules of [`imap_flags`]). The names
+/// come from the mailbox's [`Keywords`] table when needed ([`FlagSet::names`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct FlagSet(u32);
+
+impl FlagSet {
+    /// Does the set hold no flag?
+    pub fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+
+    /// The flag names in canonical order, keywords looked up in `keywords` (the
+    /// table the set was made with).
+    pub fn names(self, keywords: &Keywords) -> Vec<String> {
+        let mut out = Vec::with_capacity(self.0.count_ones() as usize);
+        for (i, name) in SYSTEM.iter().enumerate() {
+            if self.0 & (1 << i) != 0 {
+                out.push((*name).to_owned());
+            }
+        }
+        for letter in b'a'..=b'z' {
+            if self.0 & (1 << (6 + u32::from(letter - b'a'))) != 0
+                && let Some(name) = keywords.for_letter(letter)
+            {
+                out.push(name.to_owned());
+            }
+        }
+        out
+    }
+}
+
+/// [`imap_flags`] as a [`FlagSet`] plus the unmapped letters, without allocating a
+/// name per flag. Letters are pushed to `unmapped`, which is cleared first.
+pub fn flag_set(
+    info: &InfoFlags,
+    in_new: bool,
+    keywords: &Keywords,
+    unmapped: &mut Vec<u8>,
+) -> FlagSet {
+    unmapped.clear();
+    let system = [
+        info.seen && !in_new,
+        info.answered,
+        info.flagged,
+        info.deleted,
+        info.draft,
+        info.forwarded,
+    ];
+    let mut bits = 0u32;
+    for (i, set) in system.into_iter().enumerate() {
+        if set {
+            bits |= 1 << i;
+        }
+    }
+    // Names already in the set, for the case-insensitive duplicate test; a
+    // message has at most 6 + 26 of them.
+    let mut present: Vec<&str> = SYSTEM
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| bits & (1 << i) != 0)
+        .map(|(_, n)| *n)
+        .collect();
+    for letter in info.keyword_letters() {
+        match keywords.for_letter(letter) {
+            // A keyword file claiming `\Seen` must not smuggle the flag into `new/`.
+            Some(name) if in_new && name.eq_ignore_ascii_case("\\Seen") => {}
+            Some(name) => {
+                if !present.iter().any(|f| f.eq_ignore_ascii_case(name)) {
+                    present.push(name);
+                    bits |= 1 << (6 + u32::from(letter - b'a'));
+                }
+            }
+            None => unmapped.push(letter),
+        }
+    }
+    FlagSet(bits)
+}
+
 /// Map decoded flag characters to IMAP flag names.
 ///
 /// `in_new`: the file is in `new/`, which by the Maildir standard holds mail no client
@@ -138,33 +228,12 @@ pub struct ImapFlags {
 /// IMAP flag and keyword names are case-insensitive (RFC 3501 §9: "all alphabetic
 /// characters are case-insensitive").
 pub fn imap_flags(info: &InfoFlags, in_new: bool, keywords: &Keywords) -> ImapFlags {
-    let mut out = ImapFlags::default();
-    let system = [
-        (info.seen && !in_new, "\\Seen"),
-        (info.answered, "\\Answered"),
-        (info.flagged, "\\Flagged"),
-        (info.deleted, "\\Deleted"),
-        (info.draft, "\\Draft"),
-        (info.forwarded, "$Forwarded"),
-    ];
-    for (set, name) in system {
-        if set {
-            out.flags.push(name.to_owned());
-        }
+    let mut unmapped = Vec::new();
+    let set = flag_set(info, in_new, keywords, &mut unmapped);
+    ImapFlags {
+        flags: set.names(keywords),
+        unmapped,
     }
-    for letter in info.keyword_letters() {
-        match keywords.for_letter(letter) {
-            // A keyword file claiming `\Seen` must not smuggle the flag into `new/`.
-            Some(name) if in_new && name.eq_ignore_ascii_case("\\Seen") => {}
-            Some(name) => {
-                if !out.flags.iter().any(|f| f.eq_ignore_ascii_case(name)) {
-                    out.flags.push(name.to_owned());
-                }
-            }
-            None => out.unmapped.push(letter),
-        }
-    }
-    out
 }
 
 #[cfg(test)]

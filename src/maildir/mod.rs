@@ -16,6 +16,11 @@
 //! everything short of an unusable root as a [`ScanWarning`]: one unreadable entry
 //! must not stop a migration. Output is deterministic: folders, messages and warnings
 //! come out in the same order for the same tree.
+//!
+//! [`Scanner`] is the streaming form `convert` uses: the folder structure first, then
+//! one folder's messages at a time in a compact [`FolderMessages`] (about 50 bytes
+//! plus the file name per message), so memory follows the largest folder, not the
+//! mailbox. [`scan`] lists everything at once into plain structs ([`Maildir`]).
 
 pub mod filename;
 pub mod keywords;
@@ -26,8 +31,11 @@ mod scan_tests;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
-pub use filename::{ImapFlags, InfoFlags, ParsedName, imap_flags, parse_filename, parse_info};
+pub use filename::{
+    FlagSet, ImapFlags, InfoFlags, ParsedName, flag_set, imap_flags, parse_filename, parse_info,
+};
 pub use keywords::Keywords;
+pub use scan::{FolderMessages, Message, ScanTotals, Scanner};
 
 use crate::mutf7::Mutf7Error;
 
@@ -132,6 +140,45 @@ impl SourceFolder {
     pub fn display_name(&self) -> String {
         self.name.join("/")
     }
+}
+
+/// One folder as [`Scanner::open`] finds it, before its messages are listed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Folder {
+    /// Decoded hierarchy segments (see [`SourceFolder::name`]).
+    pub name: Vec<String>,
+    /// Absolute mailbox directory; `None` if not a mailbox (see [`SourceFolder::dir`]).
+    pub dir: Option<PathBuf>,
+    /// The name as on disk, relative to the root (see [`SourceFolder::raw_name`]).
+    pub raw_name: Vec<u8>,
+    /// False if some segment was not valid modified UTF-7.
+    pub name_ok: bool,
+    /// What [`Scanner::list`] needs; `Some` exactly when `dir` is.
+    mailbox: Option<MailboxDirs>,
+}
+
+impl Folder {
+    /// True for the root INBOX (not for a folder that merely decodes to "INBOX").
+    pub fn is_inbox(&self) -> bool {
+        self.raw_name.is_empty()
+    }
+
+    /// The decoded segments joined with `/`, for messages and logs.
+    pub fn display_name(&self) -> String {
+        self.name.join("/")
+    }
+}
+
+/// What the walk found in a mailbox directory, for listing its messages later.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct MailboxDirs {
+    cur: bool,
+    new: bool,
+    has_keywords: bool,
+    /// Root-relative prefix of its messages' paths: empty or ending in `/`.
+    rel: Vec<u8>,
+    /// Index of its warning slot in the walk.
+    slot: usize,
 }
 
 /// One message file.
@@ -289,7 +336,29 @@ pub enum ScanError {
 /// Fails only if the root is missing, not a directory, unreadable, or not a Maildir;
 /// everything else becomes a [`ScanWarning`] in the result.
 pub fn scan(root: &Path, layout: LayoutChoice) -> Result<Maildir, ScanError> {
-    scan::scan(root, layout)
+    let mut scanner = Scanner::open(root, layout)?;
+    let mut folders = Vec::with_capacity(scanner.folders().len());
+    for i in 0..scanner.folders().len() {
+        let messages = scanner.list(i).iter().map(|m| m.to_source()).collect();
+        let f = &scanner.folders()[i];
+        folders.push(SourceFolder {
+            name: f.name.clone(),
+            dir: f.dir.clone(),
+            raw_name: f.raw_name.clone(),
+            name_ok: f.name_ok,
+            messages,
+        });
+    }
+    let root = scanner.root().to_path_buf();
+    let layout = scanner.layout();
+    let totals = scanner.finish();
+    Ok(Maildir {
+        root,
+        layout,
+        folders,
+        ignored_files: totals.ignored_files,
+        warnings: totals.warnings,
+    })
 }
 
 /// Decode one on-disk folder name segment from modified UTF-7.

@@ -2,12 +2,21 @@
 //!
 //! Cost model (the tree may hold 100k messages per folder): every directory is read
 //! once with `read_dir`, whose entries already carry the file type on Linux (`d_type`),
-//! and every message costs one `lstat` through its directory entry (plus one `stat`
-//! for a symbolic link). Message contents are never opened.
+//! and every message costs one `lstat` (plus one `stat` for a symbolic link), made
+//! by path after the names are sorted, so that no `DirEntry` is kept per message.
+//! Message contents are never opened.
 //!
 //! Symbolic links to directories are never followed: they could loop or lead out of
 //! the user's tree. A symbolic link to a regular file in `cur/`/`new/` is a message
 //! (some setups deduplicate mail that way), described by its target's metadata.
+//!
+//! Two steps, so that memory does not grow with the mailbox (a user may have 100k
+//! messages): [`Scanner::open`] walks the folder structure only (every directory
+//! except `cur/` and `new/`), and [`Scanner::list`] lists one folder's messages into
+//! a compact [`FolderMessages`], which the caller drops before listing the next.
+//! Warnings are kept in walk order whatever order folders are listed in: each
+//! mailbox has a slot at the point of the walk where its listing warnings belong,
+//! so [`Scanner::finish`] gives the same list the one-pass walk always gave.
 
 use std::collections::{BTreeMap, HashSet};
 use std::ffi::OsString;
@@ -17,11 +26,11 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
-use super::filename::{imap_flags, parse_filename, parse_info};
+use super::filename::{FlagSet, flag_set, parse_filename, parse_info};
 use super::keywords::{KEYWORDS_FILE, Keywords};
 use super::{
-    Layout, LayoutChoice, Maildir, ScanError, ScanWarning, SourceFolder, SourceMessage,
-    decode_segment, fallback_segment,
+    Folder, Layout, LayoutChoice, MailboxDirs, ScanError, ScanWarning, decode_segment,
+    fallback_segment,
 };
 
 /// What a directory entry is, without following symbolic links.
@@ -61,13 +70,35 @@ enum Subdirs {
 }
 
 /// State shared by the whole walk.
-#[derive(Default)]
+#[derive(Debug, Default)]
 struct Ctx {
     ignored: u64,
     warnings: Vec<ScanWarning>,
+    /// One per mailbox, in walk order.
+    slots: Vec<Slot>,
+}
+
+/// Where one mailbox's listing warnings go among the walk's warnings, and what
+/// listing it found.
+#[derive(Debug, Default)]
+struct Slot {
+    /// The listing warnings come just before walk warning number `at`.
+    at: usize,
+    warnings: Vec<ScanWarning>,
+    ignored: u64,
 }
 
 impl Ctx {
+    /// Reserve the warning slot of a mailbox whose directory entries were just
+    /// examined: in the one-pass walk its message warnings came right here.
+    fn new_slot(&mut self) -> usize {
+        self.slots.push(Slot {
+            at: self.warnings.len(),
+            ..Slot::default()
+        });
+        self.slots.len() - 1
+    }
+
     fn io_warning(&mut self, path: PathBuf, e: &io::Error) {
         self.warnings.push(ScanWarning::Unreadable {
             path,
@@ -85,6 +116,21 @@ impl Ctx {
         }
     }
 
+    /// What an entry is, from the directory entry itself (`d_type` on Linux); `None`
+    /// with a warning if that cannot be found.
+    fn kind_of(&mut self, entry: &DirEntry) -> Option<Kind> {
+        match entry.file_type() {
+            Ok(t) if t.is_symlink() => Some(Kind::Symlink),
+            Ok(t) if t.is_dir() => Some(Kind::Dir),
+            Ok(t) if t.is_file() => Some(Kind::File),
+            Ok(_) => Some(Kind::Other),
+            Err(e) => {
+                self.io_warning(entry.path(), &e);
+                None
+            }
+        }
+    }
+
     /// List a directory, sorted by name bytes so that everything derived from it
     /// is deterministic. Entries that cannot be examined become warnings.
     fn read_sorted(&mut self, dir: &Path) -> io::Result<Vec<Entry>> {
@@ -97,15 +143,8 @@ impl Ctx {
                     continue;
                 }
             };
-            let kind = match entry.file_type() {
-                Ok(t) if t.is_symlink() => Kind::Symlink,
-                Ok(t) if t.is_dir() => Kind::Dir,
-                Ok(t) if t.is_file() => Kind::File,
-                Ok(_) => Kind::Other,
-                Err(e) => {
-                    self.io_warning(entry.path(), &e);
-                    continue;
-                }
+            let Some(kind) = self.kind_of(&entry) else {
+                continue;
             };
             out.push(Entry {
                 name: entry.file_name(),
@@ -152,10 +191,10 @@ fn is_known_control_file(name: &[u8]) -> bool {
         )
 }
 
-/// The contents of one mailbox directory.
+/// The structure of one mailbox directory (its messages are listed later).
 struct Mailbox {
-    is_mailbox: bool,
-    messages: Vec<SourceMessage>,
+    /// Set if it has `cur/` or `new/`.
+    dirs: Option<MailboxDirs>,
     /// Subdirectories that are (candidate) folders, per [`Subdirs`].
     folders: Vec<Entry>,
 }
@@ -168,29 +207,26 @@ struct FlagTally {
     unknown: BTreeMap<u8, (u64, Vec<u8>)>,
 }
 
-fn count_into(map: &mut BTreeMap<u8, (u64, Vec<u8>)>, byte: u8, rel_path: &[u8]) {
-    let slot = map.entry(byte).or_insert_with(|| (0, rel_path.to_vec()));
-    slot.0 += 1;
+fn count_into(
+    map: &mut BTreeMap<u8, (u64, Vec<u8>)>,
+    byte: u8,
+    rel_path: impl FnOnce() -> Vec<u8>,
+) {
+    map.entry(byte).or_insert_with(|| (0, rel_path())).0 += 1;
 }
 
-/// Scan the entries of a mailbox directory `dir` whose root-relative prefix is `rel`
-/// (empty for the root, else ending in `/`).
-fn scan_mailbox(
-    ctx: &mut Ctx,
-    dir: &Path,
-    rel: &[u8],
-    entries: Vec<Entry>,
-    subdirs: Subdirs,
-) -> Mailbox {
-    let mut cur = None;
-    let mut new = None;
+/// Examine the entries of a mailbox directory whose root-relative prefix is `rel`
+/// (empty for the root, else ending in `/`); `cur/` and `new/` are not read yet.
+fn scan_mailbox(ctx: &mut Ctx, rel: &[u8], entries: Vec<Entry>, subdirs: Subdirs) -> Mailbox {
+    let mut cur = false;
+    let mut new = false;
     let mut has_keywords = false;
     let mut folders = Vec::new();
     for e in entries {
         has_keywords |= e.name() == KEYWORDS_FILE.as_bytes() && e.kind != Kind::Dir;
         match (e.name(), e.kind) {
-            (b"cur", Kind::Dir) => cur = Some(e.path()),
-            (b"new", Kind::Dir) => new = Some(e.path()),
+            (b"cur", Kind::Dir) => cur = true,
+            (b"new", Kind::Dir) => new = true,
             (b"tmp", Kind::Dir) => ctx.ignore_tree(e.path()),
             (name, Kind::Dir) => match subdirs {
                 Subdirs::Fs => folders.push(e),
@@ -218,54 +254,60 @@ fn scan_mailbox(
             (name, Kind::File | Kind::Other) => ctx.ignore_file(name, e.path()),
         }
     }
-    let is_mailbox = cur.is_some() || new.is_some();
-    let mut messages = Vec::new();
-    if is_mailbox {
-        let keywords = if has_keywords {
-            load_keywords(ctx, dir)
-        } else {
-            Keywords::default()
-        };
-        let mut tally = FlagTally::default();
-        for (sub, in_new) in [(cur, false), (new, true)] {
-            if let Some(sub) = sub {
-                let prefix = [rel, if in_new { b"new/" } else { b"cur/" }].concat();
-                list_messages(
-                    ctx,
-                    &sub,
-                    &prefix,
-                    in_new,
-                    &keywords,
-                    &mut tally,
-                    &mut messages,
-                );
-            }
+    let dirs = (cur || new).then(|| MailboxDirs {
+        cur,
+        new,
+        has_keywords,
+        rel: rel.to_vec(),
+        slot: ctx.new_slot(),
+    });
+    Mailbox { dirs, folders }
+}
+
+/// List the messages of a mailbox directory `dir`: keywords, then `cur/` and `new/`,
+/// then the aggregated flag warnings (the order of the one-pass walk).
+fn list_mailbox(ctx: &mut Ctx, dir: &Path, mb: &MailboxDirs) -> FolderMessages {
+    let keywords = if mb.has_keywords {
+        load_keywords(ctx, dir)
+    } else {
+        Keywords::default()
+    };
+    let mut out = FolderMessages {
+        dir: dir.to_path_buf(),
+        prefix: mb.rel.clone(),
+        keywords,
+        names: Vec::new(),
+        list: Vec::new(),
+    };
+    let mut tally = FlagTally::default();
+    for (present, in_new) in [(mb.cur, false), (mb.new, true)] {
+        if present {
+            list_messages(ctx, &mut out, in_new, &mut tally);
         }
-        for (letter, (count, example)) in tally.unmapped {
-            let dir = dir.to_path_buf();
-            ctx.warnings.push(ScanWarning::UnmappedKeyword {
-                dir,
-                letter,
-                messages: count,
-                example,
-            });
-        }
-        for (flag, (count, example)) in tally.unknown {
-            let dir = dir.to_path_buf();
-            ctx.warnings.push(ScanWarning::UnknownFlag {
-                dir,
-                flag,
-                messages: count,
-                example,
-            });
-        }
-        messages.sort_unstable_by(|a: &SourceMessage, b| a.rel_path.cmp(&b.rel_path));
     }
-    Mailbox {
-        is_mailbox,
-        messages,
-        folders,
+    for (letter, (count, example)) in tally.unmapped {
+        ctx.warnings.push(ScanWarning::UnmappedKeyword {
+            dir: dir.to_path_buf(),
+            letter,
+            messages: count,
+            example,
+        });
     }
+    for (flag, (count, example)) in tally.unknown {
+        ctx.warnings.push(ScanWarning::UnknownFlag {
+            dir: dir.to_path_buf(),
+            flag,
+            messages: count,
+            example,
+        });
+    }
+    // `cur/` before `new/`, then file name bytes: the order of the relative paths.
+    let names = &out.names;
+    out.list
+        .sort_unstable_by(|a, b| (a.in_new, a.name(names)).cmp(&(b.in_new, b.name(names))));
+    out.names.shrink_to_fit();
+    out.list.shrink_to_fit();
+    out
 }
 
 fn load_keywords(ctx: &mut Ctx, dir: &Path) -> Keywords {
@@ -286,35 +328,64 @@ fn load_keywords(ctx: &mut Ctx, dir: &Path) -> Keywords {
     }
 }
 
-/// List the messages of one `cur/` or `new/` directory.
-fn list_messages(
-    ctx: &mut Ctx,
-    sub: &Path,
-    prefix: &[u8],
-    in_new: bool,
-    keywords: &Keywords,
-    tally: &mut FlagTally,
-    out: &mut Vec<SourceMessage>,
-) {
-    let entries = match ctx.read_sorted(sub) {
-        Ok(entries) => entries,
-        Err(e) => return ctx.io_warning(sub.to_path_buf(), &e),
+/// One entry of a `cur/` or `new/` directory; its name is in the folder's name
+/// buffer, so listing 100k files keeps no `DirEntry` or name allocation per file.
+struct Listed {
+    start: usize,
+    len: usize,
+    kind: Kind,
+}
+
+/// List the messages of one `cur/` or `new/` directory into `out`: every name
+/// first (as [`Ctx::read_sorted`] would, same warnings), then, in name order, one
+/// metadata call per file.
+fn list_messages(ctx: &mut Ctx, out: &mut FolderMessages, in_new: bool, tally: &mut FlagTally) {
+    let sub = out.dir.join(subdir(in_new));
+    let dir = match fs::read_dir(&sub) {
+        Ok(dir) => dir,
+        Err(e) => return ctx.io_warning(sub, &e),
     };
-    out.reserve(entries.len());
-    for e in entries {
-        let meta = match e.kind {
+    let mut listed = Vec::new();
+    for entry in dir {
+        let entry = match entry {
+            Ok(entry) => entry,
+            Err(e) => {
+                ctx.io_warning(sub.clone(), &e);
+                continue;
+            }
+        };
+        let Some(kind) = ctx.kind_of(&entry) else {
+            continue;
+        };
+        let name = entry.file_name();
+        listed.push(Listed {
+            start: out.names.len(),
+            len: name.len(),
+            kind,
+        });
+        out.names.extend_from_slice(name.as_bytes());
+    }
+    let names = &out.names;
+    let name_of = |l: &Listed| names.get(l.start..l.start + l.len).unwrap_or_default();
+    listed.sort_unstable_by(|a, b| name_of(a).cmp(name_of(b)));
+    out.list.reserve(listed.len());
+    let mut unmapped = Vec::new();
+    for l in listed {
+        let name = out.names.get(l.start..l.start + l.len).unwrap_or_default();
+        let path = || sub.join(std::ffi::OsStr::from_bytes(name));
+        let meta = match l.kind {
             Kind::Dir => {
                 ctx.warnings
-                    .push(ScanWarning::UnexpectedDirectory { path: e.path() });
+                    .push(ScanWarning::UnexpectedDirectory { path: path() });
                 continue;
             }
             // Dot files are not deliveries: `.DS_Store`, editor temp files, `.keep`.
-            _ if e.name().starts_with(b".") => {
+            _ if name.starts_with(b".") => {
                 ctx.ignored += 1;
                 continue;
             }
-            Kind::File => e.entry.metadata(),
-            Kind::Symlink => fs::metadata(e.path()),
+            Kind::File => fs::symlink_metadata(path()),
+            Kind::Symlink => fs::metadata(path()),
             Kind::Other => {
                 ctx.ignored += 1;
                 continue;
@@ -324,7 +395,7 @@ fn list_messages(
             Ok(m) if m.is_file() => m,
             Ok(m) if m.is_dir() => {
                 ctx.warnings
-                    .push(ScanWarning::SymlinkNotFollowed { path: e.path() });
+                    .push(ScanWarning::SymlinkNotFollowed { path: path() });
                 continue;
             }
             Ok(_) => {
@@ -332,32 +403,36 @@ fn list_messages(
                 continue;
             }
             Err(err) => {
-                ctx.io_warning(e.path(), &err);
+                ctx.io_warning(path(), &err);
                 continue;
             }
         };
-        let rel_path = [prefix, e.name()].concat();
         let mtime = meta.modified().unwrap_or_else(|_| {
-            ctx.warnings.push(ScanWarning::NoMtime { path: e.path() });
+            ctx.warnings.push(ScanWarning::NoMtime { path: path() });
             SystemTime::UNIX_EPOCH
         });
-        let info = parse_info(parse_filename(e.name()).info.as_deref().unwrap_or_default());
-        let flags = imap_flags(&info, in_new, keywords);
-        for &letter in &flags.unmapped {
-            count_into(&mut tally.unmapped, letter, &rel_path);
+        let info = parse_info(parse_filename(name).info.as_deref().unwrap_or_default());
+        let flags = flag_set(&info, in_new, &out.keywords, &mut unmapped);
+        let rel_path = || [&out.prefix[..], subdir(in_new).as_bytes(), b"/", name].concat();
+        for &letter in &unmapped {
+            count_into(&mut tally.unmapped, letter, rel_path);
         }
         for &flag in &info.unknown {
-            count_into(&mut tally.unknown, flag, &rel_path);
+            count_into(&mut tally.unknown, flag, rel_path);
         }
-        out.push(SourceMessage {
-            path: e.path(),
-            rel_path,
+        out.list.push(Record {
+            start: l.start,
+            len: l.len,
+            in_new,
+            flags,
             size: meta.len(),
             mtime,
-            in_new,
-            flags: flags.flags,
         });
     }
+}
+
+fn subdir(in_new: bool) -> &'static str {
+    if in_new { "new" } else { "cur" }
 }
 
 /// Maildir++ if some `.X` subdirectory of the root looks like a Maildir++ folder.
@@ -398,79 +473,312 @@ fn decode_name(ctx: &mut Ctx, raw_name: &[u8], segments: &[&[u8]]) -> (Vec<Strin
         .unzip()
 }
 
-/// Scan the Maildir at `root`; see [`super::scan`].
-pub(super) fn scan(root: &Path, choice: LayoutChoice) -> Result<Maildir, ScanError> {
-    let fatal = |source: io::Error| ScanError::Unreadable {
-        path: root.to_path_buf(),
-        source,
-    };
-    match fs::metadata(root) {
-        Ok(m) if m.is_dir() => {}
-        Ok(_) => {
-            return Err(ScanError::NotADirectory {
-                path: root.to_path_buf(),
-            });
+/// One message of a [`FolderMessages`] list: 48 bytes plus its file name.
+#[derive(Debug, Clone)]
+struct Record {
+    /// The file name is `names[start..start + len]`.
+    start: usize,
+    len: usize,
+    in_new: bool,
+    flags: FlagSet,
+    size: u64,
+    mtime: SystemTime,
+}
+
+impl Record {
+    fn name<'a>(&self, names: &'a [u8]) -> &'a [u8] {
+        names
+            .get(self.start..self.start + self.len)
+            .unwrap_or_default()
+    }
+}
+
+/// The messages of one folder, sorted by relative path, in a compact form: file
+/// names in one buffer, flags as a [`FlagSet`] over the folder's keyword table, no
+/// absolute path (built from the folder's directory when a message is read).
+#[derive(Debug, Clone, Default)]
+pub struct FolderMessages {
+    /// The mailbox directory (absolute).
+    dir: PathBuf,
+    /// The mailbox's path relative to the root, with a final `/` (empty for INBOX).
+    prefix: Vec<u8>,
+    keywords: Keywords,
+    names: Vec<u8>,
+    list: Vec<Record>,
+}
+
+impl FolderMessages {
+    /// Number of messages.
+    pub fn len(&self) -> usize {
+        self.list.len()
+    }
+
+    /// True if the folder has no messages (or is not a mailbox).
+    pub fn is_empty(&self) -> bool {
+        self.list.is_empty()
+    }
+
+    /// Message number `index` (in relative path order).
+    ///
+    /// # Panics
+    /// If `index >= self.len()`, like slice indexing.
+    pub fn get(&self, index: usize) -> Message<'_> {
+        Message {
+            folder: self,
+            rec: &self.list[index],
         }
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            return Err(ScanError::NotFound {
-                path: root.to_path_buf(),
-            });
+    }
+
+    /// Every message, in relative path order.
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = Message<'_>> + '_ {
+        self.list
+            .iter()
+            .map(move |rec| Message { folder: self, rec })
+    }
+
+    /// Sum of the messages' sizes.
+    pub fn total_bytes(&self) -> u64 {
+        self.list.iter().map(|r| r.size).sum()
+    }
+
+    /// The folder's `dovecot-keywords` table, which the flag sets refer to.
+    pub fn keywords(&self) -> &Keywords {
+        &self.keywords
+    }
+}
+
+/// One message of a [`FolderMessages`]; everything that is not stored is built on
+/// demand.
+#[derive(Debug, Clone, Copy)]
+pub struct Message<'a> {
+    folder: &'a FolderMessages,
+    rec: &'a Record,
+}
+
+impl<'a> Message<'a> {
+    /// The file name in `cur/` or `new/`.
+    pub fn name(&self) -> &'a [u8] {
+        self.rec.name(&self.folder.names)
+    }
+
+    /// The file is in `new/`.
+    pub fn in_new(&self) -> bool {
+        self.rec.in_new
+    }
+
+    /// File size in bytes, from metadata.
+    pub fn size(&self) -> u64 {
+        self.rec.size
+    }
+
+    /// File mtime (INTERNALDATE).
+    pub fn mtime(&self) -> SystemTime {
+        self.rec.mtime
+    }
+
+    /// The flags in compact form; names via [`FolderMessages::keywords`].
+    pub fn flag_set(&self) -> FlagSet {
+        self.rec.flags
+    }
+
+    /// IMAP flags in canonical order (see [`super::SourceMessage::flags`]).
+    pub fn flags(&self) -> Vec<String> {
+        self.rec.flags.names(&self.folder.keywords)
+    }
+
+    /// Path relative to the Maildir root, `/`-separated bytes.
+    pub fn rel_path(&self) -> Vec<u8> {
+        let sub = subdir(self.rec.in_new).as_bytes();
+        [&self.folder.prefix[..], sub, b"/", self.name()].concat()
+    }
+
+    /// Absolute path: the folder's directory, `cur` or `new`, the file name (the
+    /// same bytes the directory entry gave).
+    pub fn path(&self) -> PathBuf {
+        let mut p = self.folder.dir.join(subdir(self.rec.in_new));
+        p.push(std::ffi::OsStr::from_bytes(self.name()));
+        p
+    }
+
+    /// The message as the one-pass scan described it.
+    pub fn to_source(&self) -> super::SourceMessage {
+        super::SourceMessage {
+            rel_path: self.rel_path(),
+            path: self.path(),
+            size: self.size(),
+            mtime: self.mtime(),
+            in_new: self.in_new(),
+            flags: self.flags(),
         }
-        Err(e) => return Err(fatal(e)),
     }
-    let abs_root = std::path::absolute(root).map_err(fatal)?;
-    let mut ctx = Ctx::default();
-    let entries = ctx.read_sorted(&abs_root).map_err(fatal)?;
-    let has_maildir_dirs = entries
-        .iter()
-        .any(|e| e.kind == Kind::Dir && matches!(e.name(), b"cur" | b"new" | b"tmp"));
-    let layout = match choice {
-        LayoutChoice::Auto => detect(&entries),
-        LayoutChoice::MaildirPlusPlus => Layout::MaildirPlusPlus,
-        LayoutChoice::Fs => Layout::Fs,
-    };
-    let policy = match layout {
-        Layout::MaildirPlusPlus => Subdirs::PlusPlusRoot,
-        Layout::Fs => Subdirs::Fs,
-    };
-    let inbox = scan_mailbox(&mut ctx, &abs_root, b"", entries, policy);
-    if !inbox.is_mailbox {
-        ctx.warnings.push(ScanWarning::NoInbox {
-            root: abs_root.clone(),
-        });
-    }
-    let mut folders = vec![SourceFolder {
-        name: vec!["INBOX".to_owned()],
-        dir: inbox.is_mailbox.then(|| abs_root.clone()),
-        raw_name: Vec::new(),
-        name_ok: true,
-        messages: inbox.messages,
-    }];
-    match layout {
-        Layout::MaildirPlusPlus => scan_plus_plus(&mut ctx, inbox.folders, &mut folders),
-        Layout::Fs => scan_fs(&mut ctx, inbox.folders, &mut folders),
-    }
-    if !has_maildir_dirs && !folders.iter().any(|f| f.dir.is_some()) {
-        return Err(ScanError::NotAMaildir {
+}
+
+/// What listing the folders added to the walk: counts and warnings for the report.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ScanTotals {
+    /// Non-message files seen (see [`super::Maildir::ignored_files`]).
+    pub ignored_files: u64,
+    /// Every warning of the walk and of the listings, in walk order.
+    pub warnings: Vec<ScanWarning>,
+}
+
+/// A Maildir whose folders are known and whose messages are listed one folder at a
+/// time (see the module docs).
+#[derive(Debug)]
+pub struct Scanner {
+    root: PathBuf,
+    layout: Layout,
+    folders: Vec<Folder>,
+    ctx: Ctx,
+}
+
+impl Scanner {
+    /// Walk the folder structure of the Maildir at `root` (read-only); no `cur/` or
+    /// `new/` directory is read yet.
+    ///
+    /// Fails only if the root is missing, not a directory, unreadable, or not a
+    /// Maildir; everything else becomes a [`ScanWarning`].
+    pub fn open(root: &Path, choice: LayoutChoice) -> Result<Scanner, ScanError> {
+        let fatal = |source: io::Error| ScanError::Unreadable {
             path: root.to_path_buf(),
+            source,
+        };
+        match fs::metadata(root) {
+            Ok(m) if m.is_dir() => {}
+            Ok(_) => {
+                return Err(ScanError::NotADirectory {
+                    path: root.to_path_buf(),
+                });
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                return Err(ScanError::NotFound {
+                    path: root.to_path_buf(),
+                });
+            }
+            Err(e) => return Err(fatal(e)),
+        }
+        let abs_root = std::path::absolute(root).map_err(fatal)?;
+        let mut ctx = Ctx::default();
+        let entries = ctx.read_sorted(&abs_root).map_err(fatal)?;
+        let has_maildir_dirs = entries
+            .iter()
+            .any(|e| e.kind == Kind::Dir && matches!(e.name(), b"cur" | b"new" | b"tmp"));
+        let layout = match choice {
+            LayoutChoice::Auto => detect(&entries),
+            LayoutChoice::MaildirPlusPlus => Layout::MaildirPlusPlus,
+            LayoutChoice::Fs => Layout::Fs,
+        };
+        let policy = match layout {
+            Layout::MaildirPlusPlus => Subdirs::PlusPlusRoot,
+            Layout::Fs => Subdirs::Fs,
+        };
+        let inbox = scan_mailbox(&mut ctx, b"", entries, policy);
+        if inbox.dirs.is_none() {
+            ctx.warnings.push(ScanWarning::NoInbox {
+                root: abs_root.clone(),
+            });
+        }
+        let mut folders = vec![Folder {
+            name: vec!["INBOX".to_owned()],
+            dir: inbox.dirs.is_some().then(|| abs_root.clone()),
+            raw_name: Vec::new(),
+            name_ok: true,
+            mailbox: inbox.dirs,
+        }];
+        match layout {
+            Layout::MaildirPlusPlus => scan_plus_plus(&mut ctx, inbox.folders, &mut folders),
+            Layout::Fs => scan_fs(&mut ctx, inbox.folders, &mut folders),
+        }
+        if !has_maildir_dirs && !folders.iter().any(|f| f.dir.is_some()) {
+            return Err(ScanError::NotAMaildir {
+                path: root.to_path_buf(),
+            });
+        }
+        // INBOX (the root) first, then by decoded segments; raw names break ties
+        // between a fallback name and a real name that happen to look alike.
+        folders.sort_by(|a, b| {
+            (!a.is_inbox(), &a.name, &a.raw_name).cmp(&(!b.is_inbox(), &b.name, &b.raw_name))
         });
+        Ok(Scanner {
+            root: abs_root,
+            layout,
+            folders,
+            ctx,
+        })
     }
-    // INBOX (the root) first, then by decoded segments; raw names break ties between
-    // a fallback name and a real name that happen to look alike.
-    folders.sort_by(|a, b| {
-        (!a.is_inbox(), &a.name, &a.raw_name).cmp(&(!b.is_inbox(), &b.name, &b.raw_name))
-    });
-    Ok(Maildir {
-        root: abs_root,
-        layout,
-        folders,
-        ignored_files: ctx.ignored,
-        warnings: ctx.warnings,
-    })
+
+    /// Absolute path of the Maildir root.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The layout used to interpret the tree (detected or chosen).
+    pub fn layout(&self) -> Layout {
+        self.layout
+    }
+
+    /// Every folder: INBOX first, then sorted by decoded name segments (UTF-8 byte
+    /// order), ties broken by raw name.
+    pub fn folders(&self) -> &[Folder] {
+        &self.folders
+    }
+
+    /// True if the root itself is a mailbox (has `cur/` or `new/`); otherwise
+    /// [`ScanWarning::NoInbox`] is among the warnings.
+    pub fn has_inbox(&self) -> bool {
+        self.folders.first().is_some_and(|f| f.dir.is_some())
+    }
+
+    /// List the messages of folder number `index` of [`Scanner::folders`] (empty for
+    /// a folder that is not a mailbox). Listing a folder again lists it afresh and
+    /// replaces what the first listing added to the totals.
+    ///
+    /// # Panics
+    /// If `index` is out of range.
+    pub fn list(&mut self, index: usize) -> FolderMessages {
+        let folder = &self.folders[index];
+        let (Some(dir), Some(mb)) = (&folder.dir, &folder.mailbox) else {
+            return FolderMessages::default();
+        };
+        let mut ctx = Ctx::default();
+        let out = list_mailbox(&mut ctx, dir, mb);
+        if let Some(slot) = self.ctx.slots.get_mut(mb.slot) {
+            slot.warnings = ctx.warnings;
+            slot.ignored = ctx.ignored;
+        }
+        out
+    }
+
+    /// The counts and warnings of the walk and of every listing so far, warnings in
+    /// the order of a walk that lists each mailbox as it meets it.
+    pub fn finish(self) -> ScanTotals {
+        let Ctx {
+            mut ignored,
+            warnings,
+            slots,
+        } = self.ctx;
+        let mut out = Vec::with_capacity(warnings.len());
+        let mut slots = slots.into_iter().peekable();
+        for (i, w) in warnings.into_iter().enumerate() {
+            while let Some(slot) = slots.next_if(|s| s.at <= i) {
+                ignored += slot.ignored;
+                out.extend(slot.warnings);
+            }
+            out.push(w);
+        }
+        for slot in slots {
+            ignored += slot.ignored;
+            out.extend(slot.warnings);
+        }
+        ScanTotals {
+            ignored_files: ignored,
+            warnings: out,
+        }
+    }
 }
 
 /// Maildir++ folders `.A.B`, plus parents that exist only through their children.
-fn scan_plus_plus(ctx: &mut Ctx, dirs: Vec<Entry>, folders: &mut Vec<SourceFolder>) {
+fn scan_plus_plus(ctx: &mut Ctx, dirs: Vec<Entry>, folders: &mut Vec<Folder>) {
     let mut seen: HashSet<Vec<u8>> = HashSet::new();
     let mut found = Vec::new();
     for e in dirs {
@@ -485,13 +793,7 @@ fn scan_plus_plus(ctx: &mut Ctx, dirs: Vec<Entry>, folders: &mut Vec<SourceFolde
         let mailbox = match ctx.read_sorted(&path) {
             Ok(entries) => {
                 let rel = [&raw_name[..], b"/"].concat();
-                Some(scan_mailbox(
-                    ctx,
-                    &path,
-                    &rel,
-                    entries,
-                    Subdirs::PlusPlusFolder,
-                ))
+                Some(scan_mailbox(ctx, &rel, entries, Subdirs::PlusPlusFolder))
             }
             Err(err) => {
                 ctx.io_warning(path.clone(), &err);
@@ -518,24 +820,21 @@ fn scan_plus_plus(ctx: &mut Ctx, dirs: Vec<Entry>, folders: &mut Vec<SourceFolde
             if is_inbox || !seen.insert(parent_raw.clone()) {
                 continue;
             }
-            folders.push(SourceFolder {
+            folders.push(Folder {
                 name: parent_name,
                 dir: None,
                 raw_name: parent_raw,
                 name_ok: ok.iter().take(depth + 1).all(|&b| b),
-                messages: Vec::new(),
+                mailbox: None,
             });
         }
-        let (dir, messages) = match mailbox {
-            Some(m) => (m.is_mailbox.then_some(path), m.messages),
-            None => (None, Vec::new()),
-        };
-        folders.push(SourceFolder {
+        let dirs = mailbox.and_then(|m| m.dirs);
+        folders.push(Folder {
             name,
-            dir,
+            dir: dirs.is_some().then_some(path),
             raw_name,
             name_ok: ok.iter().all(|&b| b),
-            messages,
+            mailbox: dirs,
         });
     }
 }
@@ -545,7 +844,7 @@ fn scan_plus_plus(ctx: &mut Ctx, dirs: Vec<Entry>, folders: &mut Vec<SourceFolde
 /// Dovecot docs ("Mailbox Directory Name"): a folder literally named `cur`, `new` or
 /// `tmp` collides with the Maildir subdirectories unless `mailbox_directory_name` is
 /// set; such directories are always read as Maildir subdirectories here.
-fn scan_fs(ctx: &mut Ctx, dirs: Vec<Entry>, folders: &mut Vec<SourceFolder>) {
+fn scan_fs(ctx: &mut Ctx, dirs: Vec<Entry>, folders: &mut Vec<Folder>) {
     let mut stack: Vec<(PathBuf, Vec<u8>)> = dirs
         .iter()
         .rev()
@@ -559,28 +858,27 @@ fn scan_fs(ctx: &mut Ctx, dirs: Vec<Entry>, folders: &mut Vec<SourceFolder>) {
             Ok(entries) => entries,
             Err(err) => {
                 ctx.io_warning(path, &err);
-                folders.push(SourceFolder {
+                folders.push(Folder {
                     name,
                     dir: None,
                     raw_name,
                     name_ok,
-                    messages: Vec::new(),
+                    mailbox: None,
                 });
                 continue;
             }
         };
         let rel = [&raw_name[..], b"/"].concat();
-        let mailbox = scan_mailbox(ctx, &path, &rel, entries, Subdirs::Fs);
+        let mailbox = scan_mailbox(ctx, &rel, entries, Subdirs::Fs);
         for child in mailbox.folders.iter().rev() {
             stack.push((child.path(), [&rel[..], child.name()].concat()));
         }
-        let dir = mailbox.is_mailbox.then_some(path);
-        folders.push(SourceFolder {
+        folders.push(Folder {
             name,
-            dir,
+            dir: mailbox.dirs.is_some().then_some(path),
             raw_name,
             name_ok,
-            messages: mailbox.messages,
+            mailbox: mailbox.dirs,
         });
     }
 }

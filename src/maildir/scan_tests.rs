@@ -707,3 +707,80 @@ fn many_messages_in_one_folder() -> TestResult {
     );
     Ok(())
 }
+
+/// The streaming scanner gives the one-pass walk's warnings and counts whatever
+/// order the folders are listed in; its messages are the eager scan's.
+#[test]
+fn scanner_listing_order_keeps_walk_order() -> TestResult {
+    let tmp = tempfile::tempdir()?;
+    let root = tmp.path();
+    // `.&AOk-cole` (école) is walked before `.Bar` but sorts after it.
+    mkdirs(
+        root,
+        &[
+            "cur",
+            "new",
+            ".&AOk-cole/cur",
+            ".Bar/cur",
+            ".Bar/odd",
+            ".Bar.Sub/new",
+        ],
+    )?;
+    fs::write(root.join("dovecot-keywords"), "0 $label1\nbad line\n")?;
+    fs::write(root.join("cur/1.h:2,Saz"), "x")?;
+    fs::write(root.join("cur/.DS_Store"), "")?;
+    fs::write(root.join(".&AOk-cole/cur/2.h:2,SX"), "x")?;
+    fs::write(root.join(".&AOk-cole/stray"), "x")?;
+    fs::write(root.join(".Bar/cur/3.h:2,b"), "x")?;
+    fs::write(root.join(".Bar/mbox"), "x")?;
+    fs::write(root.join(".Bar.Sub/new/4.h"), "x")?;
+    let md = scan(root, LayoutChoice::Auto)?;
+    // Walk order: each mailbox's entries, then its messages, then the next mailbox
+    // in directory order (not folder order).
+    let kinds: Vec<String> = md
+        .warnings
+        .iter()
+        .map(|w| match w {
+            ScanWarning::KeywordsGarbage { .. } => "inbox keywords".into(),
+            ScanWarning::UnmappedKeyword { letter, .. } => format!("letter {}", *letter as char),
+            ScanWarning::UnknownFlag { flag, .. } => format!("flag {}", *flag as char),
+            ScanWarning::UnexpectedFile { path } | ScanWarning::UnexpectedDirectory { path } => {
+                path.file_name().unwrap().to_string_lossy().into_owned()
+            }
+            other => format!("{other}"),
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "inbox keywords",
+            "letter z",
+            "stray",
+            "flag X",
+            "mbox",
+            "odd",
+            "letter b"
+        ],
+        "{:#?}",
+        md.warnings
+    );
+
+    let mut scanner = Scanner::open(root, LayoutChoice::Auto)?;
+    let n = scanner.folders().len();
+    assert_eq!(n, md.folders.len());
+    for i in (0..n).rev() {
+        let listed: Vec<SourceMessage> = scanner.list(i).iter().map(|m| m.to_source()).collect();
+        assert_eq!(
+            listed,
+            md.folders[i].messages,
+            "{}",
+            md.folders[i].display_name()
+        );
+    }
+    // Listing a folder twice does not count its warnings twice.
+    let _ = scanner.list(0);
+    let totals = scanner.finish();
+    assert_eq!(totals.warnings, md.warnings);
+    assert_eq!(totals.ignored_files, md.ignored_files);
+    Ok(())
+}

@@ -260,65 +260,97 @@ pub fn base64_is_clean(input: &[u8]) -> bool {
 
 /// [`base64_is_clean`] with a caller-chosen line limit, e.g. [`MAX_LINE_HARD`] to accept
 /// over-long but otherwise perfect base64 that can be kept byte-identical.
+///
+/// This runs over every attachment of every clean message, so it makes no pass per
+/// line: one `memchr` walk over the LFs checks the line structure (each LF after a
+/// CR, no line over the limit), one branch-free pass over everything before the
+/// first `=` checks the alphabet and counts CRs (a CR that is not part of a CRLF
+/// shows as more CRs than LFs), and only the padding at the end is looked at byte
+/// by byte.
 pub fn base64_is_clean_within(input: &[u8], max_line: usize) -> bool {
-    let mut data: usize = 0;
-    let mut pad: usize = 0;
-    let mut last: u8 = 0;
-    for content in CrlfLines(input) {
-        let Some(content) = content else {
-            return false; // bare LF
-        };
-        if content.len() > max_line {
-            return false;
+    let mut line_start = 0;
+    let mut breaks = 0usize;
+    for lf in memchr::memchr_iter(b'\n', input) {
+        if lf == 0 || input[lf - 1] != b'\r' || lf - 1 - line_start > max_line {
+            return false; // bare LF, or a line over the limit
         }
-        // Fast path (almost every line of real attachments): only alphabet
-        // characters. Range tests OR-ed without an early exit, which the compiler
-        // turns into SIMD; the careful loop below runs only for lines with padding
-        // or a bad byte.
-        if pad == 0 && all_alphabet(content) {
-            if let Some(&b) = content.last() {
-                data += content.len();
-                last = B64_DECODE[b as usize];
-            }
-            continue;
-        }
-        for &b in content {
-            let class = B64_DECODE[b as usize];
-            if class < 64 {
-                if pad != 0 {
-                    return false; // data after padding
-                }
-                data += 1;
-                last = class;
-            } else if class == B64_PAD {
-                pad += 1;
-            } else {
-                return false; // whitespace, CR or a byte outside the alphabet
-            }
-        }
+        line_start = lf + 1;
+        breaks += 1;
     }
-    match (data % 4, pad) {
+    if input.len() - line_start > max_line {
+        return false;
+    }
+    clean_chars(input).is_some_and(|(crs, chars_ok)| crs == breaks && chars_ok)
+}
+
+/// [`base64_is_clean_within`] for input whose line structure is known to be fine:
+/// CRLF line breaks only, no line over the caller's limit (the validator knows this
+/// of every body of a message it has checked as a whole). One pass, no line walk.
+pub fn base64_is_clean_crlf(input: &[u8]) -> bool {
+    clean_chars(input).is_some_and(|(_, chars_ok)| chars_ok)
+}
+
+/// The character part of the base64 check: `None` if some byte is neither in the
+/// alphabet nor `=`, CR or LF, or if anything but `=` and line breaks follows a `=`;
+/// else the number of CRs and whether the data and padding make whole, canonical
+/// quanta, assuming every CR is the start of a CRLF (the caller checks the CR count).
+fn clean_chars(input: &[u8]) -> Option<(usize, bool)> {
+    // The padding is at the end: split off the longest suffix of `=`, CR and LF
+    // (no search over the whole body). A `=` left in `data` fails the alphabet test,
+    // as it must: something other than padding follows it.
+    let split = input
+        .iter()
+        .rposition(|&b| !matches!(b, b'=' | b'\r' | b'\n'))
+        .map_or(0, |i| i + 1);
+    let (data, tail) = input.split_at(split);
+    let data_crs = alphabet_or_cr_lf(data)?;
+    let pad = tail.iter().filter(|&&b| b == b'=').count();
+    let tail_crs = tail.iter().filter(|&&b| b == b'\r').count();
+    // Every CR of `data` is one of its CRLFs (`data` ends in an alphabet character).
+    let chars = data.len().checked_sub(2 * data_crs)?;
+    let last = data.last().map_or(0, |&b| B64_DECODE[usize::from(b)]);
+    let ok = match (chars % 4, pad) {
         (0, 0) => true,
         (2, 2) => last & 0x0F == 0,
         (3, 1) => last & 0x03 == 0,
         _ => false,
-    }
+    };
+    Some((data_crs + tail_crs, ok))
 }
 
-/// True if every byte is in the base64 alphabet. Written without branches or
-/// table look-ups (`|` of range tests, no early exit) so that it compiles to SIMD:
-/// this check runs over every attachment of every clean message.
-fn all_alphabet(line: &[u8]) -> bool {
-    let mut bad = 0u8;
-    for &b in line {
-        let ok = (b.wrapping_sub(b'A') < 26)
-            | (b.wrapping_sub(b'a') < 26)
-            | (b.wrapping_sub(b'0') < 10)
-            | (b == b'+')
-            | (b == b'/');
-        bad |= u8::from(!ok);
+/// If every byte is in the base64 alphabet or is CR or LF, the number of CRs.
+/// Written without branches or table look-ups (`|` of range tests over fixed-size
+/// blocks, no early exit) so that it compiles to SIMD: this runs over every
+/// attachment of every clean message.
+fn alphabet_or_cr_lf(data: &[u8]) -> Option<usize> {
+    fn block(bytes: &[u8]) -> (u8, usize) {
+        let mut bad = 0u8;
+        let mut crs = 0u8;
+        for &b in bytes {
+            let ok = ((b | 0x20).wrapping_sub(b'a') < 26)
+                | (b.wrapping_sub(b'0') < 10)
+                | (b == b'+')
+                | (b == b'/')
+                | (b == b'\r')
+                | (b == b'\n');
+            bad |= u8::from(!ok);
+            crs = crs.wrapping_add(u8::from(b == b'\r'));
+        }
+        (bad, usize::from(crs))
     }
-    bad == 0
+    // 128 bytes per block: the CR count of a block fits a u8.
+    let mut chunks = data.chunks_exact(128);
+    let mut bad = 0u8;
+    let mut crs = 0usize;
+    for c in &mut chunks {
+        let (b, n) = block(c);
+        bad |= b;
+        crs += n;
+    }
+    let (b, n) = block(chunks.remainder());
+    bad |= b;
+    crs += n;
+    (bad == 0).then_some(crs)
 }
 
 /// Encode as base64 (RFC 2045 §6.8): 76-character lines, each ending with CRLF,
@@ -541,6 +573,62 @@ pub fn qp_is_clean_within(input: &[u8], max_line: usize) -> bool {
                 _ => return false,
             }
         }
+    }
+    true
+}
+
+/// [`qp_is_clean_within`] for input whose line structure is known to be fine (CRLF
+/// line breaks only, no line over the caller's limit), and, if `decoded` is given
+/// and the input is clean, its decoding appended there: for clean input exactly what
+/// [`decode_qp_lenient`] gives. The validator runs this over every quoted-printable
+/// text part, so it makes no pass per byte in scalar code: one branch-free pass for
+/// the allowed bytes, then only the line ends and the `=` are looked at.
+pub fn qp_clean_crlf(input: &[u8], mut decoded: Option<&mut Vec<u8>>) -> bool {
+    // TAB and printable ASCII; CR and LF only come as CRLF (the precondition).
+    let mut bad = 0u8;
+    for &b in input {
+        let ok = (b.wrapping_sub(b' ') < 95) | (b == b'\t') | (b == b'\r') | (b == b'\n');
+        bad |= u8::from(!ok);
+    }
+    if bad != 0 {
+        return false;
+    }
+    // No space or tab at the end of a line (rule 3: decoders delete it).
+    if matches!(input.last(), Some(b' ' | b'\t')) {
+        return false;
+    }
+    for lf in memchr::memchr_iter(b'\n', input) {
+        if lf >= 2 && matches!(input[lf - 2], b' ' | b'\t') {
+            return false;
+        }
+    }
+    let mut copied = 0;
+    for eq in memchr::memchr_iter(b'=', input) {
+        if eq < copied {
+            continue;
+        }
+        match input.get(eq + 1..eq + 3) {
+            Some(&[a, b]) if is_upper_hex(a) && is_upper_hex(b) => {
+                if let Some(out) = decoded.as_deref_mut() {
+                    let hi = hex_val(a).unwrap_or(0);
+                    let lo = hex_val(b).unwrap_or(0);
+                    out.extend_from_slice(&input[copied..eq]);
+                    out.push((hi << 4) | lo);
+                }
+                copied = eq + 3;
+            }
+            // A soft line break: `=` ends the line (or the input).
+            _ if eq + 1 == input.len() || input[eq + 1..].starts_with(b"\r\n") => {
+                if let Some(out) = decoded.as_deref_mut() {
+                    out.extend_from_slice(&input[copied..eq]);
+                }
+                copied = (eq + 3).min(input.len());
+            }
+            _ => return false,
+        }
+    }
+    if let Some(out) = decoded {
+        out.extend_from_slice(&input[copied.min(input.len())..]);
     }
     true
 }
@@ -1037,6 +1125,157 @@ mod tests {
         fn mailparse_oracle_qp(data in tricky_bytes(), text in crlf_text()) {
             for enc in [encode_qp(&data), encode_qp(&text), encode_qp_binary(&data)] {
                 prop_assert_eq!(mailparse_body("quoted-printable", &enc), decode_qp_lenient(&enc).0);
+            }
+        }
+    }
+}
+
+/// The one-pass base64 check against the per-line definition it replaced.
+#[cfg(test)]
+mod base64_clean_reference {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// The per-line check, as first written: the definition of clean base64.
+    fn reference(input: &[u8], max_line: usize) -> bool {
+        let mut data: usize = 0;
+        let mut pad: usize = 0;
+        let mut last: u8 = 0;
+        for content in CrlfLines(input) {
+            let Some(content) = content else {
+                return false;
+            };
+            if content.len() > max_line {
+                return false;
+            }
+            for &b in content {
+                let class = B64_DECODE[b as usize];
+                if class < 64 {
+                    if pad != 0 {
+                        return false;
+                    }
+                    data += 1;
+                    last = class;
+                } else if class == B64_PAD {
+                    pad += 1;
+                } else {
+                    return false;
+                }
+            }
+        }
+        match (data % 4, pad) {
+            (0, 0) => true,
+            (2, 2) => last & 0x0F == 0,
+            (3, 1) => last & 0x03 == 0,
+            _ => false,
+        }
+    }
+
+    fn b64ish() -> impl Strategy<Value = Vec<u8>> {
+        proptest::collection::vec(
+            prop_oneof![
+                8 => proptest::sample::select(B64_ALPHABET.to_vec()),
+                2 => Just(b'='),
+                2 => Just(b'\r'),
+                2 => Just(b'\n'),
+                1 => Just(b' '),
+                1 => any::<u8>(),
+            ],
+            0..400,
+        )
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(4000))]
+        #[test]
+        fn agrees_with_the_per_line_check(v in b64ish(), max in prop_oneof![Just(4usize), Just(8), Just(76), Just(998)]) {
+            prop_assert_eq!(base64_is_clean_within(&v, max), reference(&v, max));
+        }
+
+        #[test]
+        fn qp_crlf_variant_agrees_when_lines_are_crlf(v in proptest::collection::vec(prop_oneof![
+            6 => proptest::sample::select(b"abcXYZ09 \t=".to_vec()),
+            2 => proptest::sample::select(b"0123456789ABCDEFabcdef".to_vec()),
+            2 => Just(b'\r'),
+            2 => Just(b'\n'),
+            1 => any::<u8>(),
+        ], 0..300)) {
+            let (n, _) = crate::mime::lines::to_crlf(&v);
+            let mut d = Vec::new();
+            let clean = qp_clean_crlf(&n, Some(&mut d));
+            prop_assert_eq!(clean, qp_is_clean_within(&n, usize::MAX));
+            prop_assert_eq!(qp_clean_crlf(&n, None), clean);
+            if clean {
+                prop_assert_eq!(d, decode_qp_lenient(&n).0);
+            }
+        }
+
+        #[test]
+        fn qp_crlf_variant_on_encoder_output(data in proptest::collection::vec(any::<u8>(), 0..400)) {
+            let enc = encode_qp(&crate::mime::lines::to_crlf(&data).0);
+            let mut d = Vec::new();
+            prop_assert!(qp_clean_crlf(&enc, Some(&mut d)));
+            prop_assert_eq!(d, decode_qp_lenient(&enc).0);
+        }
+
+        #[test]
+        fn crlf_variant_agrees_when_lines_are_crlf(v in b64ish()) {
+            let (n, _) = crate::mime::lines::to_crlf(&v);
+            prop_assert_eq!(base64_is_clean_crlf(&n), reference(&n, usize::MAX));
+        }
+
+        #[test]
+        fn agrees_on_encoder_output_with_damage(data in proptest::collection::vec(any::<u8>(), 0..600), at in any::<usize>(), b in any::<u8>(), cut in any::<bool>()) {
+            let mut enc = encode_base64(&data);
+            if cut {
+                // Drop the final CRLF (a part body before its delimiter).
+                enc.truncate(enc.len().saturating_sub(2));
+            }
+            prop_assert_eq!(base64_is_clean_within(&enc, 76), reference(&enc, 76));
+            if !enc.is_empty() {
+                let i = at % enc.len();
+                enc[i] = b;
+                for max in [76, 998] {
+                    prop_assert_eq!(base64_is_clean_within(&enc, max), reference(&enc, max));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn edge_cases_agree() {
+        let cases: &[&[u8]] = &[
+            b"",
+            b"\r\n",
+            b"\n",
+            b"\r",
+            b"=",
+            b"==",
+            b"Zg==",
+            b"Zg==\r\n",
+            b"Zg=\r\n=",
+            b"Zg=\r\n=\r\n",
+            b"Zg\r\n==",
+            b"Zm9v\r",
+            b"Zm9v\r\r\n",
+            b"Zm\r9v",
+            b"Zm9v=\r",
+            b"Zm8=\r\nZg==",
+            b"\r\nZm9v",
+            b"Zm9=",
+            b"Zm8=",
+            b"Zh==",
+            b"Zg==Zg==",
+            b"Zm9v YmFy",
+        ];
+        for c in cases {
+            for max in [2, 4, 76] {
+                assert_eq!(
+                    base64_is_clean_within(c, max),
+                    reference(c, max),
+                    "{:?} {max}",
+                    c.escape_ascii().to_string()
+                );
             }
         }
     }

@@ -11,6 +11,10 @@ pub struct LineEndings {
     pub bare_cr: usize,
     /// Lines that already ended in CRLF.
     pub crlf: usize,
+    /// The longest line, in octets without its line ending: the same in the input
+    /// and in the output, since only line endings change. Lets the repair pipeline
+    /// skip a second pass over the message for the validator's line facts.
+    pub longest: usize,
 }
 
 /// Normalise every line ending to CRLF. A lone CR becomes CRLF, and so does a bare LF.
@@ -24,6 +28,8 @@ pub fn to_crlf(input: &[u8]) -> (Cow<'_, [u8]>, LineEndings) {
     let mut pos = 0;
     while let Some(i) = memchr::memchr2(b'\r', b'\n', &input[pos..]) {
         let at = pos + i;
+        // `pos` is always the start of the line that `at` ends.
+        stats.longest = stats.longest.max(i);
         if input[at] == b'\r' && input.get(at + 1) == Some(&b'\n') {
             stats.crlf += 1;
             pos = at + 2;
@@ -41,6 +47,7 @@ pub fn to_crlf(input: &[u8]) -> (Cow<'_, [u8]>, LineEndings) {
         pos = at + 1;
         copied = pos;
     }
+    stats.longest = stats.longest.max(input.len() - pos);
     match out {
         None => (Cow::Borrowed(input), stats),
         Some(mut buf) => {
@@ -67,6 +74,10 @@ mod tests {
         assert_eq!(&*o, b"\r\n\r\n\r\n\r\n");
     }
 
+    fn stats_longest(v: &[u8]) -> usize {
+        to_crlf(v).1.longest
+    }
+
     proptest! {
         #[test]
         fn output_is_crlf_and_idempotent(v in proptest::collection::vec(prop_oneof![Just(b'\r'), Just(b'\n'), Just(b'x')], 0..64)) {
@@ -80,6 +91,10 @@ mod tests {
             // Only line endings change: the other bytes survive in order.
             let strip = |s: &[u8]| s.iter().copied().filter(|&b| b == b'x').count();
             prop_assert_eq!(strip(&o), strip(&v));
+            // The longest line is what the validator's line pass finds in the output.
+            let facts = crate::mime::validate::line_facts(&o);
+            prop_assert_eq!(stats_longest(&v), facts.max);
+            prop_assert!(!facts.bare);
         }
     }
 }

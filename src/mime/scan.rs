@@ -277,24 +277,30 @@ fn split_multipart(
     depth: usize,
     digest: bool,
 ) -> Option<Multipart> {
-    // Find delimiter lines: positions of line starts within the body.
+    // Find delimiter lines: line starts within the body where `--boundary` begins.
+    // Searching for that string (SIMD in memchr) rather than walking every line
+    // matters for a body that is mostly a base64 attachment of 78-byte lines.
     let mut delims: Vec<(usize, bool, usize)> = Vec::new(); // (line start, close, next line)
+    let needle = [&b"--"[..], boundary].concat();
+    let finder = memchr::memmem::Finder::new(&needle);
     let mut pos = body.start;
     while pos < body.end {
-        if msg[pos] == b'-'
-            && let Some((close, next)) = delimiter_at(msg, pos, body.end, boundary)
+        let Some(i) = finder.find(&msg[pos..body.end]) else {
+            break;
+        };
+        let at = pos + i;
+        if (at == body.start || msg[at - 1] == b'\n')
+            && let Some((close, next)) = delimiter_at(msg, at, body.end, boundary)
         {
-            delims.push((pos, close, next));
+            delims.push((at, close, next));
             if close {
                 break;
             }
             pos = next;
             continue;
         }
-        pos = match memchr::memchr(b'\n', &msg[pos..body.end]) {
-            Some(i) => pos + i + 1,
-            None => body.end,
-        };
+        // Not at a line start (or not a delimiter): the next occurrence may overlap.
+        pos = at + 1;
     }
     // A close delimiter with no opening one delimits no part at all: RFC 2046
     // §5.1.1 requires at least one body part.

@@ -238,7 +238,17 @@ pub fn validate(msg: &[u8]) -> Vec<Finding> {
 /// [`validate`] for a message that is already CRLF-normalised and scanned (the
 /// repair pipeline has both at hand: no second scan).
 pub fn validate_scanned(msg: &[u8], root: &Part) -> Vec<Finding> {
-    let lines = line_facts(msg);
+    validate_scanned_with(msg, root, line_facts(msg))
+}
+
+/// [`validate_scanned`] given `lines`, which must be [`line_facts`]`(msg)`: the
+/// repair pipeline knows them from its CRLF normalisation, which sees every line
+/// anyway (see [`super::lines::LineEndings::longest`]).
+pub fn validate_scanned_with(msg: &[u8], root: &Part, lines: LineFacts) -> Vec<Finding> {
+    if cfg!(debug_assertions) {
+        let f = line_facts(msg);
+        assert_eq!((lines.bare, lines.nul, lines.max), (f.bare, f.nul, f.max));
+    }
     let mut out = Vec::new();
     if lines.nul {
         out.push(Finding {
@@ -252,7 +262,10 @@ pub fn validate_scanned(msg: &[u8], root: &Part) -> Vec<Finding> {
             problem: Problem::LongLine { len: lines.max },
         });
     }
-    out.extend(validate_tree(msg, root));
+    // With CRLF throughout and no line over the limit, every body's line structure
+    // is known to be fine, and the encoding checks need not walk its lines again.
+    let lines_ok = !lines.bare && lines.max <= MAX_LINE;
+    out.extend(validate_tree_with(msg, root, lines_ok));
     out
 }
 
@@ -260,6 +273,12 @@ pub fn validate_scanned(msg: &[u8], root: &Part) -> Vec<Finding> {
 /// of its bytes as a whole (line endings, NUL, line length: see [`line_facts`]).
 /// Lets the repair pipeline validate without scanning twice.
 pub fn validate_tree(msg: &[u8], root: &Part) -> Vec<Finding> {
+    validate_tree_with(msg, root, false)
+}
+
+/// [`validate_tree`]; `lines_ok`: the message is known to have CRLF line endings
+/// only and no line over [`MAX_LINE`] (see [`leaf_problems_with`]).
+fn validate_tree_with(msg: &[u8], root: &Part, lines_ok: bool) -> Vec<Finding> {
     let mut out = Vec::new();
     let top = |problem| Finding {
         part: String::new(),
@@ -281,15 +300,13 @@ pub fn validate_tree(msg: &[u8], root: &Part) -> Vec<Finding> {
     }
     top_limits(msg, root, &mut out);
     let mut attachments = 0;
-    check_part(
+    let mut walk = Walk {
         msg,
-        root,
-        String::new(),
-        0,
-        false,
-        &mut attachments,
-        &mut out,
-    );
+        lines_ok,
+        attachments: &mut attachments,
+        out: &mut out,
+    };
+    check_part(&mut walk, root, String::new(), 0, false);
     if attachments > limits::ATTACHMENTS {
         out.push(top(Problem::Limit {
             what: "attachments",
@@ -392,15 +409,18 @@ pub fn has_inline_pgp(body: &[u8]) -> bool {
     memchr::memmem::find(body, b"-----BEGIN PGP ").is_some()
 }
 
-fn check_part(
-    msg: &[u8],
-    part: &Part,
-    number: String,
-    depth: usize,
-    protected: bool,
-    attachments: &mut usize,
-    out: &mut Vec<Finding>,
-) {
+/// What [`check_part`] carries down the tree.
+struct Walk<'a> {
+    msg: &'a [u8],
+    lines_ok: bool,
+    attachments: &'a mut usize,
+    out: &'a mut Vec<Finding>,
+}
+
+fn check_part(walk: &mut Walk<'_>, part: &Part, number: String, depth: usize, protected: bool) {
+    let msg = walk.msg;
+    let lines_ok = walk.lines_ok;
+    let out = &mut *walk.out;
     let mut push = |problem| {
         out.push(Finding {
             part: number.clone(),
@@ -471,7 +491,7 @@ fn check_part(
                 } else {
                     format!("{number}.{}", i + 1)
                 };
-                check_part(msg, child, n, depth + 1, protected, attachments, out);
+                check_part(walk, child, n, depth + 1, protected);
             }
         }
         Kind::Message(inner) => {
@@ -481,12 +501,12 @@ fn check_part(
                 number.clone()
             };
             // The embedded message's own header is checked like a part's.
-            check_part(msg, inner, n, depth + 1, protected, attachments, out);
+            check_part(walk, inner, n, depth + 1, protected);
         }
         Kind::Leaf => {
             let body = &msg[part.body.clone()];
             if let Some(name) = filename(msg, part) {
-                *attachments += 1;
+                *walk.attachments += 1;
                 let chars = String::from_utf8_lossy(&name).chars().count();
                 if chars > limits::FILENAME_CHARS {
                     push(Problem::Limit {
@@ -496,7 +516,7 @@ fn check_part(
                     });
                 }
             }
-            for p in leaf_problems(part, body, protected) {
+            for p in leaf_problems_with(part, body, protected, lines_ok) {
                 push(p);
             }
         }
@@ -521,6 +541,13 @@ pub fn filename(msg: &[u8], part: &Part) -> Option<Vec<u8>> {
 /// Exchange refuses outright counts there (NUL bytes and long lines, found by the
 /// caller's line pass); untidy base64 or charset labels are left as they are.
 pub fn leaf_problems(part: &Part, body: &[u8], protected: bool) -> Vec<Problem> {
+    leaf_problems_with(part, body, protected, false)
+}
+
+/// [`leaf_problems`]; `lines_ok`: `body` is a range of a message with CRLF line
+/// endings only and no line over [`MAX_LINE`], so its lines need no checking (a
+/// body starts at a line start and never ends between a CR and its LF).
+fn leaf_problems_with(part: &Part, body: &[u8], protected: bool, lines_ok: bool) -> Vec<Problem> {
     let mut out = Vec::new();
     if protected {
         return out;
@@ -529,7 +556,12 @@ pub fn leaf_problems(part: &Part, body: &[u8], protected: bool) -> Vec<Problem> 
     let text = part.content_type.main_type() == "text";
     let decoded: std::borrow::Cow<'_, [u8]> = match enc {
         "base64" => {
-            if !encoding::base64_is_clean_within(body, MAX_LINE) {
+            let clean = if lines_ok {
+                encoding::base64_is_clean_crlf(body)
+            } else {
+                encoding::base64_is_clean_within(body, MAX_LINE)
+            };
+            if !clean {
                 out.push(Problem::BadBase64);
             }
             if !text {
@@ -538,17 +570,37 @@ pub fn leaf_problems(part: &Part, body: &[u8], protected: bool) -> Vec<Problem> 
             encoding::decode_base64_lenient(body).0.into()
         }
         "quoted-printable" => {
-            if !encoding::qp_is_clean_within(body, MAX_LINE) {
-                out.push(Problem::BadQuotedPrintable);
+            // Clean QP with lines known to be fine (the usual case): one check that
+            // also decodes, only when the charset question needs the text.
+            let mut fast = None;
+            if lines_ok {
+                let to_ascii = !text || encoding::qp_decodes_to_ascii(body);
+                let mut dec = Vec::new();
+                if encoding::qp_clean_crlf(body, (!to_ascii).then_some(&mut dec)) {
+                    fast = Some(if to_ascii {
+                        std::borrow::Cow::Borrowed(body)
+                    } else {
+                        std::borrow::Cow::Owned(dec)
+                    });
+                }
             }
-            if !text {
-                return out;
-            }
-            if encoding::qp_decodes_to_ascii(body) {
-                // Only ASCII comes out: no charset question to ask (fast path).
-                body.into()
-            } else {
-                encoding::decode_qp_lenient(body).0.into()
+            match fast {
+                Some(_) if !text => return out,
+                Some(decoded) => decoded,
+                None => {
+                    if !encoding::qp_is_clean_within(body, MAX_LINE) {
+                        out.push(Problem::BadQuotedPrintable);
+                    }
+                    if !text {
+                        return out;
+                    }
+                    if encoding::qp_decodes_to_ascii(body) {
+                        // Only ASCII comes out: no charset question to ask (fast path).
+                        body.into()
+                    } else {
+                        encoding::decode_qp_lenient(body).0.into()
+                    }
+                }
             }
         }
         _ => {

@@ -346,7 +346,14 @@ fn run(input: &[u8], ctx: &Context) -> Result<Staged, QuarantineReason> {
     if let Some(detail) = not_a_message(msg, &root.header) {
         return Err(QuarantineReason::NotAMessage { detail });
     }
-    let findings = validate::validate_scanned(msg, &root);
+    // CRLF throughout (just normalised), NUL as in the input, the longest line from
+    // the normalisation: the validator's line pass is not needed again.
+    let lines = validate::LineFacts {
+        bare: false,
+        nul: memchr::memchr(0, msg).is_some(),
+        max: endings.longest,
+    };
+    let findings = validate::validate_scanned_with(msg, &root, lines);
     if let Some(f) = findings
         .iter()
         .find(|f| matches!(f.problem, Problem::Limit { .. }))

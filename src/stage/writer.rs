@@ -8,7 +8,7 @@
 
 use std::collections::HashSet;
 use std::fs::{self, File, OpenOptions};
-use std::io::{BufWriter, Write};
+use std::io::{BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 
 use super::manifest::{self, Entry};
@@ -225,7 +225,14 @@ pub fn write_small_file(path: &Path, bytes: &[u8]) -> Result<(), StageError> {
     Ok(())
 }
 
+/// Bytes compared per read in [`same_content`].
+const COMPARE_BLOCK: usize = 256 * 1024;
+
 /// True if `path` is a file holding exactly `bytes`.
+///
+/// Compared block by block, so a re-run never holds a second copy of a large
+/// message; the block buffer is never zero-filled (`read_to_end` reads into its
+/// spare capacity), so the compare costs the read and a `memcmp`.
 fn same_content(path: &Path, bytes: &[u8]) -> bool {
     let Ok(meta) = fs::metadata(path) else {
         return false;
@@ -233,8 +240,21 @@ fn same_content(path: &Path, bytes: &[u8]) -> bool {
     if !meta.is_file() || meta.len() != bytes.len() as u64 {
         return false;
     }
-    // The size matched; read it whole (no zero-filled buffer per file).
-    fs::read(path).is_ok_and(|existing| existing == bytes)
+    let Ok(mut file) = File::open(path) else {
+        return false;
+    };
+    let mut block = Vec::with_capacity(COMPARE_BLOCK.min(bytes.len()));
+    let mut rest = bytes;
+    while !rest.is_empty() {
+        block.clear();
+        let want = COMPARE_BLOCK.min(rest.len());
+        match (&mut file).take(want as u64).read_to_end(&mut block) {
+            Ok(n) if n == want && block == rest[..want] => rest = &rest[want..],
+            _ => return false,
+        }
+    }
+    // The file must not have grown since the metadata call.
+    matches!(file.read(&mut [0u8; 1]), Ok(0))
 }
 
 /// Depth-first sweep of `root/rel`. Returns whether the directory is now empty.
