@@ -566,6 +566,7 @@ fn wrong_password_is_one_clear_error_and_dry_run_sends_nothing() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("would upload"), "{text}");
     assert!(dump(srv.port, "u7", &good).is_empty());
+    assert!(!user.join("upload").exists(), "a dry run writes no journal");
     let folders_after = Command::new("python3")
         .arg("-c")
         .arg(format!(

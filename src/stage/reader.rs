@@ -68,6 +68,8 @@ pub struct StagedIndex {
     pub slots: Vec<Slot>,
     /// Messages per status, over the whole manifest.
     pub counts: HashMap<Status, u64>,
+    /// Bytes of all staged messages.
+    pub staged_bytes: u64,
 }
 
 impl StagedIndex {
@@ -85,6 +87,7 @@ impl StagedIndex {
         let mut folder_ids: HashMap<String, u32> = HashMap::new();
         let mut slots = Vec::new();
         let mut counts = HashMap::new();
+        let mut staged_bytes = 0;
         let mut r = BufReader::with_capacity(1 << 20, &file);
         let mut line = Vec::new();
         let mut offset = 0u64;
@@ -109,6 +112,8 @@ impl StagedIndex {
             struct Peek {
                 status: Status,
                 folder: Option<String>,
+                #[serde(default)]
+                size: u64,
             }
             let peek: Peek = serde_json::from_slice(&line).map_err(|source| ReadError::Parse {
                 path: path.clone(),
@@ -119,6 +124,7 @@ impl StagedIndex {
             if peek.status != Status::Staged {
                 continue;
             }
+            staged_bytes += peek.size;
             let name = peek.folder.unwrap_or_default();
             let id = match folder_ids.get(&name) {
                 Some(&id) => id,
@@ -142,6 +148,7 @@ impl StagedIndex {
             folders,
             slots,
             counts,
+            staged_bytes,
         })
     }
 

@@ -140,7 +140,8 @@ pub enum State {
 #[derive(Debug)]
 pub struct Journal {
     path: PathBuf,
-    file: File,
+    /// `None` for a read-only view (dry run) of a journal that does not exist yet.
+    file: Option<File>,
     states: HashMap<u128, State>,
     /// `(folder, uidvalidity)` → smallest UIDNEXT seen before mailstage sent.
     floors: HashMap<(String, u32), u32>,
@@ -189,21 +190,49 @@ impl Journal {
     /// Opens (creating if needed) the journal at `path` and replays it. A last line
     /// cut short by a crash is ignored; the file is then continued on a new line.
     pub fn open(path: &Path) -> Result<Self, JournalError> {
+        Self::open_with(path, true)
+    }
+
+    /// Replays the journal without creating anything (for `--dry-run`); a missing
+    /// journal is an empty one.
+    pub fn read_only(path: &Path) -> Result<Self, JournalError> {
+        Self::open_with(path, false)
+    }
+
+    fn open_with(path: &Path, create: bool) -> Result<Self, JournalError> {
         let io = |source| JournalError::Io {
             path: path.to_path_buf(),
             source,
         };
-        if let Some(dir) = path.parent() {
+        if !create && !path.exists() {
+            return Ok(Journal {
+                path: path.to_path_buf(),
+                file: None,
+                states: HashMap::new(),
+                floors: HashMap::new(),
+                created: HashMap::new(),
+                unsynced: false,
+            });
+        }
+        if let Some(dir) = path.parent()
+            && create
+        {
             fs::create_dir_all(dir).map_err(io)?;
         }
         let mut j = Journal {
             path: path.to_path_buf(),
-            file: OpenOptions::new()
-                .create(true)
-                .append(true)
-                .read(true)
-                .open(path)
-                .map_err(io)?,
+            file: if create {
+                Some(
+                    OpenOptions::new()
+                        .create(true)
+                        .append(true)
+                        .read(true)
+                        .open(path)
+                        .map_err(io)?,
+                )
+            } else {
+                None
+            },
             states: HashMap::new(),
             floors: HashMap::new(),
             created: HashMap::new(),
@@ -228,8 +257,8 @@ impl Journal {
                 }
             }
         }
-        if torn {
-            j.file.write_all(b"\n").map_err(io)?;
+        if torn && let Some(f) = j.file.as_mut() {
+            f.write_all(b"\n").map_err(io)?;
         }
         Ok(j)
     }
@@ -313,12 +342,16 @@ impl Journal {
     pub fn record(&mut self, rec: &Record) -> Result<(), JournalError> {
         let mut line = serde_json::to_vec(rec).unwrap_or_default();
         line.push(b'\n');
-        self.file
-            .write_all(&line)
-            .map_err(|source| JournalError::Io {
+        let Some(file) = self.file.as_mut() else {
+            return Err(JournalError::Io {
                 path: self.path.clone(),
-                source,
-            })?;
+                source: std::io::Error::other("journal opened read-only"),
+            });
+        };
+        file.write_all(&line).map_err(|source| JournalError::Io {
+            path: self.path.clone(),
+            source,
+        })?;
         self.unsynced = true;
         self.apply(rec);
         Ok(())
@@ -327,8 +360,10 @@ impl Journal {
     /// Makes every record so far durable (fsync): called before messages are sent, so
     /// that after a power loss every message that may be on the server has a `send`.
     pub fn sync(&mut self) -> Result<(), JournalError> {
-        if self.unsynced {
-            self.file.sync_data().map_err(|source| JournalError::Io {
+        if self.unsynced
+            && let Some(file) = &self.file
+        {
+            file.sync_data().map_err(|source| JournalError::Io {
                 path: self.path.clone(),
                 source,
             })?;

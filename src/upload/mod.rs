@@ -281,7 +281,11 @@ pub fn upload(staging: &Path, opts: &UploadOptions) -> Result<UploadReport, Uplo
     // Create (and subscribe) before any APPEND.
     let mut created = HashSet::new();
     let mut made: HashSet<Vec<u8>> = HashSet::new();
-    let mut journal = Journal::open(&jpath)?;
+    let mut journal = if opts.dry_run {
+        Journal::read_only(&jpath)?
+    } else {
+        Journal::open(&jpath)?
+    };
     if !opts.dry_run {
         journal.record(&Record::Session {
             time: chrono::Utc::now().to_rfc3339(),
@@ -376,7 +380,7 @@ pub fn upload(staging: &Path, opts: &UploadOptions) -> Result<UploadReport, Uplo
         return Ok(report);
     }
 
-    let total_bytes: u64 = 0;
+    let total_bytes = index.staged_bytes;
     let progress = Progress::new(
         &format!("upload {}", opts.mailbox),
         index.slots.len() as u64,
