@@ -627,3 +627,101 @@ fn excluded_folders_and_case_collisions_are_reported_not_fatal() {
     );
     assert!(d.iter().any(|m| m["folder"] == "INBOX"));
 }
+
+#[test]
+fn batch_users_and_a_reserved_folder_name() {
+    let t = tempfile::tempdir().unwrap();
+    // two users from the fixture; bob gets a top-level "Files" folder, which
+    // Exchange Online reserves
+    let src = t.path().join("src");
+    for u in ["alice", "bob"] {
+        common::copy_tree(&common::fixtures().join("maildir/alice"), &src.join(u));
+    }
+    let files = src.join("bob/.Files");
+    for d in ["cur", "new", "tmp"] {
+        std::fs::create_dir_all(files.join(d)).unwrap();
+    }
+    let one = std::fs::read_dir(src.join("bob/cur"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    std::fs::copy(&one, files.join("cur").join(one.file_name().unwrap())).unwrap();
+    let staging = t.path().join("staging");
+    for u in ["alice", "bob"] {
+        let st = mailstage()
+            .arg("convert")
+            .arg(src.join(u))
+            .arg("--out")
+            .arg(&staging)
+            .output()
+            .unwrap();
+        assert_eq!(
+            st.status.code(),
+            Some(1),
+            "{}",
+            String::from_utf8_lossy(&st.stderr)
+        );
+    }
+    let srv = TestServer::start(&["--exchange-names"]);
+    let pa = srv.adduser("alice", "pa");
+    let pb = srv.adduser("bob", "pb");
+    let proxy = Proxy::start(srv.port, &["--exchange"]);
+    let csv = t.path().join("users.csv");
+    std::fs::write(
+        &csv,
+        format!(
+            "user,login,password_file\nalice,alice,{}\nbob,bob,{}\n",
+            pa.display(),
+            pb.display()
+        ),
+    )
+    .unwrap();
+    let out = mailstage()
+        .args(["upload", "--users"])
+        .arg(&csv)
+        .arg("--staging")
+        .arg(&staging)
+        .args([
+            "--host",
+            "127.0.0.1",
+            "--port",
+            &proxy.port.to_string(),
+            "--plain-insecure",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    // bob's Files folder is refused: exit 1, with the server's words, the rest arrives
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let reports: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let reports = reports.as_array().unwrap();
+    assert_eq!(reports.len(), 2);
+    assert_eq!(reports[0]["mailbox"], "alice");
+    assert_eq!(reports[0]["complete"], true);
+    let bob = &reports[1];
+    assert_eq!(bob["complete"], false);
+    let f = bob["folders"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["folder"] == "Files")
+        .unwrap();
+    assert!(
+        f["problem"]
+            .as_str()
+            .unwrap()
+            .contains("Folder name is reserved"),
+        "{f}"
+    );
+    assert_mailbox_is_staging(&staging.join("alice"), &dump(srv.port, "alice", &pa), true);
+    let d = dump(srv.port, "bob", &pb);
+    assert_eq!(d.len() as u64, bob["uploaded"].as_u64().unwrap());
+    assert!(!d.iter().any(|m| m["folder"] == "Files"));
+}
