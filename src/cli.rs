@@ -13,7 +13,7 @@ use mailstage::maildir::LayoutChoice;
 use mailstage::progress::human_bytes;
 
 mod upload;
-pub use upload::{UploadArgs, upload};
+pub use upload::{RollbackArgs, UploadArgs, VerifyArgs, rollback, upload, verify};
 
 /// Move Maildir mail into Microsoft Exchange / Microsoft 365 (or any IMAP server)
 /// without losing a message, a date, a flag or a folder.
@@ -34,6 +34,10 @@ pub enum Command {
     Check(CheckArgs),
     /// Copy a user's staging tree into a mailbox over IMAP (journaled, re-runnable).
     Upload(UploadArgs),
+    /// Compare the mailbox with the staging tree and the upload journal.
+    Verify(VerifyArgs),
+    /// Remove exactly what mailstage uploaded, and nothing else.
+    Rollback(RollbackArgs),
 }
 
 /// `mailstage check`.

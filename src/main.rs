@@ -16,6 +16,8 @@ fn main() -> ExitCode {
         cli::Command::Convert(args) => cli::convert(args),
         cli::Command::Check(args) => cli::check(args),
         cli::Command::Upload(args) => cli::upload(args),
+        cli::Command::Verify(args) => cli::verify(args),
+        cli::Command::Rollback(args) => cli::rollback(args),
     };
     match result {
         Ok(code) => ExitCode::from(u8::try_from(code).unwrap_or(2)),

@@ -15,28 +15,9 @@ use mailstage::upload::{self, UploadOptions, UploadReport};
 
 use super::parse_size;
 
-/// `mailstage upload`.
+/// Where to connect and how to log in (shared by upload, verify and rollback).
 #[derive(Debug, Args)]
-#[command(
-    after_help = "Exit codes: 0 every staged message (outside excluded folders) is \
-on the server, 1 some failed or a folder could not be used (listed), 2 fatal error \
-(connection, TLS, login, staging tree). Journals: STAGING/<user>/upload/."
-)]
-pub struct UploadArgs {
-    /// The user's staging directory (STAGING/<user>).
-    #[arg(required_unless_present = "users", conflicts_with = "users")]
-    pub staging_user: Option<PathBuf>,
-    /// Batch mode: CSV with a header row and columns user,login (optional:
-    /// password_file); each user's tree is STAGING/<user>.
-    #[arg(long, value_name = "USERS.csv", requires = "staging")]
-    pub users: Option<PathBuf>,
-    /// Staging root for --users.
-    #[arg(long, value_name = "STAGING")]
-    pub staging: Option<PathBuf>,
-    /// Users uploaded at the same time in batch mode.
-    #[arg(long, value_name = "N", default_value_t = 2)]
-    pub parallel_users: usize,
-
+pub struct ConnArgs {
     /// IMAP server.
     #[arg(long)]
     pub host: String,
@@ -61,7 +42,7 @@ pub struct UploadArgs {
     pub danger_accept_invalid_certs: bool,
 
     /// The mailbox to fill (its login, or the mailbox an --admin-login opens).
-    #[arg(long, required_unless_present = "users")]
+    #[arg(long)]
     pub login: Option<String>,
     /// Read the password from this file (first line).
     #[arg(long, value_name = "PATH", group = "secret")]
@@ -77,7 +58,14 @@ pub struct UploadArgs {
     /// (`DOMAIN\admin`), Exchange's `DOMAIN\admin\mailbox` login form.
     #[arg(long, value_name = "LOGIN")]
     pub admin_login: Option<String>,
+    /// Socket timeout in seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = 120)]
+    pub timeout: u64,
+}
 
+/// Flag rules and folder choices: verify and rollback must see the upload's.
+#[derive(Debug, Args)]
+pub struct FlagArgs {
     /// Mark every message read.
     #[arg(long)]
     pub mark_seen: bool,
@@ -95,6 +83,39 @@ pub struct UploadArgs {
     /// Do not upload this staged folder (and its subfolders), e.g. "Deleted Items".
     #[arg(long, value_name = "NAME")]
     pub exclude_folder: Vec<String>,
+    /// Upload into an existing server folder whose name differs only in case.
+    #[arg(long)]
+    pub merge_case_folders: bool,
+}
+
+/// `mailstage upload`.
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Exit codes: 0 every staged message (outside excluded folders) is \
+on the server, 1 some failed or a folder could not be used (listed), 2 fatal error \
+(connection, TLS, login, staging tree). Journals: STAGING/<user>/upload/."
+)]
+pub struct UploadArgs {
+    /// The user's staging directory (STAGING/<user>).
+    #[arg(required_unless_present = "users", conflicts_with = "users")]
+    pub staging_user: Option<PathBuf>,
+    /// Batch mode: CSV with a header row and columns user,login (optional:
+    /// password_file); each user's tree is STAGING/<user>.
+    #[arg(long, value_name = "USERS.csv", requires = "staging")]
+    pub users: Option<PathBuf>,
+    /// Staging root for --users.
+    #[arg(long, value_name = "STAGING")]
+    pub staging: Option<PathBuf>,
+    /// Users uploaded at the same time in batch mode.
+    #[arg(long, value_name = "N", default_value_t = 2)]
+    pub parallel_users: usize,
+
+    /// Server and login.
+    #[command(flatten)]
+    pub conn: ConnArgs,
+    /// Flag rules and folder choices.
+    #[command(flatten)]
+    pub flags: FlagArgs,
     /// Do not send messages larger than this (bytes or K/M/G); the server's
     /// APPENDLIMIT applies too.
     #[arg(long, value_name = "BYTES", value_parser = parse_size)]
@@ -105,12 +126,6 @@ pub struct UploadArgs {
     /// Commands in flight per connection (pipelining depth).
     #[arg(long, value_name = "N", default_value_t = 32)]
     pub max_in_flight: usize,
-    /// Upload into an existing server folder whose name differs only in case.
-    #[arg(long)]
-    pub merge_case_folders: bool,
-    /// Socket timeout in seconds.
-    #[arg(long, value_name = "SECONDS", default_value_t = 120)]
-    pub timeout: u64,
     /// Reconnect attempts in a row without progress before a folder is given up.
     #[arg(long, value_name = "N", default_value_t = 10)]
     pub max_reconnects: u32,
@@ -122,7 +137,7 @@ pub struct UploadArgs {
     pub json: bool,
 }
 
-fn read_secret(args: &UploadArgs, file: Option<&Path>) -> Result<Secret> {
+fn read_secret(args: &ConnArgs, file: Option<&Path>) -> Result<Secret> {
     if let Some(path) = file.or(args.password_file.as_deref()) {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read password file {}", path.display()))?;
@@ -156,14 +171,36 @@ fn warn_if_readable(path: &Path) {
 }
 
 fn options(args: &UploadArgs, login: &str, password_file: Option<&Path>) -> Result<UploadOptions> {
-    let security = if args.starttls {
+    let mut o = base_options(&args.conn, &args.flags, login, password_file)?;
+    o.max_size = args.max_size.filter(|&n| n > 0);
+    o.connections = args.connections.clamp(1, 16);
+    o.max_in_flight = args.max_in_flight.clamp(1, 1000);
+    o.dry_run = args.dry_run;
+    o.progress = !args.json;
+    o.max_reconnects = args.max_reconnects;
+    Ok(o)
+}
+
+/// The options every command that talks to the server needs.
+fn base_options(
+    conn: &ConnArgs,
+    flags: &FlagArgs,
+    login: &str,
+    password_file: Option<&Path>,
+) -> Result<UploadOptions> {
+    struct A<'a> {
+        conn: &'a ConnArgs,
+        flags: &'a FlagArgs,
+    }
+    let args = A { conn, flags };
+    let security = if args.conn.starttls {
         Security::StartTls
-    } else if args.plain_insecure {
+    } else if args.conn.plain_insecure {
         Security::PlainInsecure
     } else {
         Security::Tls
     };
-    if args.danger_accept_invalid_certs {
+    if args.conn.danger_accept_invalid_certs {
         eprintln!(
             "mailstage: WARNING: --danger-accept-invalid-certs: the server's certificate is \
              not checked; anyone on the network path can read the password and the mail"
@@ -175,18 +212,18 @@ fn options(args: &UploadArgs, login: &str, password_file: Option<&Path>) -> Resu
              the network in the clear"
         );
     }
-    let port = args.port.unwrap_or(match security {
+    let port = args.conn.port.unwrap_or(match security {
         Security::Tls => 993,
         _ => 143,
     });
-    let credentials = if let Some(cmd) = &args.oauth2_token_cmd {
+    let credentials = if let Some(cmd) = &args.conn.oauth2_token_cmd {
         Credentials::OAuth2 {
             user: login.to_owned(),
             token_cmd: cmd.clone(),
         }
     } else {
-        let password = read_secret(args, password_file)?;
-        match &args.admin_login {
+        let password = read_secret(args.conn, password_file)?;
+        match &args.conn.admin_login {
             Some(admin) if admin.contains('\\') => Credentials::Password {
                 login: format!("{admin}\\{login}"),
                 password,
@@ -206,27 +243,27 @@ fn options(args: &UploadArgs, login: &str, password_file: Option<&Path>) -> Resu
     };
     Ok(UploadOptions {
         server: ServerConfig {
-            host: args.host.clone(),
+            host: args.conn.host.clone(),
             port,
             security,
-            ca_file: args.ca_file.clone(),
-            danger_accept_invalid_certs: args.danger_accept_invalid_certs,
-            timeout: Duration::from_secs(args.timeout.max(1)),
+            ca_file: args.conn.ca_file.clone(),
+            danger_accept_invalid_certs: args.conn.danger_accept_invalid_certs,
+            timeout: Duration::from_secs(args.conn.timeout.max(1)),
             credentials,
         },
         mailbox: login.to_owned(),
-        mark_seen: args.mark_seen,
-        keep_deleted: args.keep_deleted,
-        keep_keywords: args.keep_keyword.clone(),
-        drop_keywords: args.drop_keyword.clone(),
-        exclude_folders: args.exclude_folder.clone(),
-        max_size: args.max_size.filter(|&n| n > 0),
-        connections: args.connections.clamp(1, 16),
-        max_in_flight: args.max_in_flight.clamp(1, 1000),
-        dry_run: args.dry_run,
-        merge_case_folders: args.merge_case_folders,
-        progress: !args.json,
-        max_reconnects: args.max_reconnects,
+        mark_seen: args.flags.mark_seen,
+        keep_deleted: args.flags.keep_deleted,
+        keep_keywords: args.flags.keep_keyword.clone(),
+        drop_keywords: args.flags.drop_keyword.clone(),
+        exclude_folders: args.flags.exclude_folder.clone(),
+        max_size: None,
+        connections: 1,
+        max_in_flight: 32,
+        dry_run: false,
+        merge_case_folders: args.flags.merge_case_folders,
+        progress: false,
+        max_reconnects: 10,
     })
 }
 
@@ -284,7 +321,11 @@ pub fn upload(args: UploadArgs) -> Result<i32> {
         .staging_user
         .as_deref()
         .ok_or_else(|| anyhow!("give the user's staging directory"))?;
-    let login = args.login.as_deref().unwrap_or_default();
+    let login = args
+        .conn
+        .login
+        .as_deref()
+        .ok_or_else(|| anyhow!("--login is required (the mailbox to fill)"))?;
     let opts = options(&args, login, None)?;
     let report = upload::upload(staging, &opts)
         .with_context(|| format!("upload of {}", staging.display()))?;
@@ -434,4 +475,175 @@ fn print_report(r: &UploadReport, json: bool) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// `mailstage verify`.
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Exit codes: 0 every staged message is on the server exactly once, \
+1 some are missing or duplicated (listed; missing ones are written to \
+STAGING/<user>/upload/<journal>.missing.txt and the next upload sends them), 2 fatal error."
+)]
+pub struct VerifyArgs {
+    /// The user's staging directory (STAGING/<user>).
+    pub staging_user: PathBuf,
+    /// Server and login.
+    #[command(flatten)]
+    pub conn: ConnArgs,
+    /// The flag rules and folder choices the upload used.
+    #[command(flatten)]
+    pub flags: FlagArgs,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `mailstage rollback`.
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Exit codes: 0 everything mailstage uploaded is removed (or was \
+gone already), 1 nothing to do on a server without UIDPLUS unless --force, 2 fatal error."
+)]
+pub struct RollbackArgs {
+    /// The user's staging directory (STAGING/<user>).
+    pub staging_user: PathBuf,
+    /// Server and login.
+    #[command(flatten)]
+    pub conn: ConnArgs,
+    /// The flag rules and folder choices the upload used.
+    #[command(flatten)]
+    pub flags: FlagArgs,
+    /// List what would be removed; change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// On a server without UIDPLUS: go ahead with the protected plain EXPUNGE.
+    #[arg(long)]
+    pub force: bool,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+fn login_of(conn: &ConnArgs) -> Result<&str> {
+    conn.login
+        .as_deref()
+        .ok_or_else(|| anyhow!("--login is required (the mailbox)"))
+}
+
+/// Runs `verify` and returns the process exit code.
+pub fn verify(args: VerifyArgs) -> Result<i32> {
+    let opts = base_options(&args.conn, &args.flags, login_of(&args.conn)?, None)?;
+    let r = mailstage::upload::verify::verify(&args.staging_user, &opts)
+        .with_context(|| format!("verify of {}", args.staging_user.display()))?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&r)?);
+    } else {
+        println!(
+            "{} on {}: {} staged, {} present, {} missing, {} duplicated, {} wrong date, {} \
+             wrong flags, {} other (not mailstage's) — {}",
+            r.mailbox,
+            r.server,
+            r.expected,
+            r.present,
+            r.missing,
+            r.duplicated,
+            r.wrong_date,
+            r.wrong_flags,
+            r.other,
+            if r.ok { "OK" } else { "NOT OK" }
+        );
+        println!(
+            "  {:<32} {:>8} {:>8} {:>8} {:>5} {:>6} {:>6} {:>6}",
+            "folder", "expected", "present", "missing", "dup", "date", "flags", "other"
+        );
+        for f in &r.folders {
+            println!(
+                "  {:<32} {:>8} {:>8} {:>8} {:>5} {:>6} {:>6} {:>6}{}",
+                f.folder,
+                f.expected,
+                f.present,
+                f.missing,
+                f.duplicated,
+                f.wrong_date,
+                f.wrong_flags,
+                f.other,
+                f.problem
+                    .as_deref()
+                    .map(|p| format!("  ({p})"))
+                    .unwrap_or_default()
+            );
+        }
+        for x in r.findings.iter().take(50) {
+            println!(
+                "  {} {} ({}): {}",
+                x.kind.to_uppercase(),
+                x.path,
+                x.folder,
+                x.detail
+            );
+        }
+        if r.missing > 0 {
+            println!(
+                "  missing list: {} (the next upload sends them again)",
+                r.missing_list.display()
+            );
+        }
+    }
+    Ok(if r.ok { 0 } else { 1 })
+}
+
+/// Runs `rollback` and returns the process exit code.
+pub fn rollback(args: RollbackArgs) -> Result<i32> {
+    let mut opts = base_options(&args.conn, &args.flags, login_of(&args.conn)?, None)?;
+    opts.dry_run = args.dry_run;
+    let r = match mailstage::upload::rollback::rollback(&args.staging_user, &opts, args.force) {
+        Ok(r) => r,
+        Err(e @ mailstage::upload::rollback::RollbackError::NeedsForce(_)) => {
+            eprintln!("mailstage: {e}");
+            return Ok(1);
+        }
+        Err(e) => {
+            return Err(e).with_context(|| format!("rollback of {}", args.staging_user.display()));
+        }
+    };
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&r)?);
+        return Ok(0);
+    }
+    let verb = if r.dry_run { "would remove" } else { "removed" };
+    println!(
+        "{} on {}: {verb} {} messages mailstage uploaded; {} were gone already{}",
+        r.mailbox,
+        r.server,
+        r.removed,
+        r.already_gone,
+        if r.folders_deleted.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "; deleted empty folders it had created: {}",
+                r.folders_deleted.join(", ")
+            )
+        }
+    );
+    for f in &r.folders {
+        println!(
+            "  {:<32} {verb} {:>6}, gone {:>6}{}",
+            f.folder,
+            f.removed,
+            f.already_gone,
+            if f.protected > 0 {
+                format!(
+                    ", protected {} of the user's \\Deleted messages",
+                    f.protected
+                )
+            } else {
+                String::new()
+            }
+        );
+    }
+    for (folder, uid, path) in r.would_remove.iter().take(100) {
+        println!("  would remove {folder} UID {uid}: {path}");
+    }
+    Ok(0)
 }

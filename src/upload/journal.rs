@@ -114,6 +114,38 @@ pub enum Record {
         /// Staged path.
         path: String,
     },
+    /// `verify` did not find it on the server: the next upload sends it again.
+    Missing {
+        /// Staged path.
+        path: String,
+    },
+    /// Rollback on a server without UIDPLUS is about to clear `\Deleted` on the
+    /// user's own deleted messages so that its EXPUNGE spares them; until the
+    /// matching `protect_done`, these UIDs must get `\Deleted` back.
+    Protect {
+        /// Target folder.
+        folder: String,
+        /// UIDVALIDITY.
+        uidvalidity: u32,
+        /// The user's `\Deleted` messages.
+        uids: Vec<u32>,
+    },
+    /// The `\Deleted` flags of a `protect` are restored.
+    ProtectDone {
+        /// Target folder.
+        folder: String,
+    },
+    /// mailstage created a folder on the server (a staged folder, a parent of one, or
+    /// an empty source folder).
+    Created {
+        /// Its name on the server, decoded, with the server's separator.
+        server_folder: String,
+    },
+    /// Rollback deleted a folder mailstage had created (it was empty).
+    FolderRemoved {
+        /// Its name on the server, decoded, with the server's separator.
+        server_folder: String,
+    },
 }
 
 /// What the journal says about one message.
@@ -145,8 +177,10 @@ pub struct Journal {
     states: HashMap<u128, State>,
     /// `(folder, uidvalidity)` → smallest UIDNEXT seen before mailstage sent.
     floors: HashMap<(String, u32), u32>,
-    /// Folders mailstage created, by target name.
-    created: HashMap<String, String>,
+    /// Folders mailstage created (server names, decoded) and not removed since.
+    created: std::collections::HashSet<String>,
+    /// Unfinished `protect` records: folder → (UIDVALIDITY, UIDs).
+    protects: HashMap<String, (u32, Vec<u32>)>,
     unsynced: bool,
 }
 
@@ -210,7 +244,8 @@ impl Journal {
                 file: None,
                 states: HashMap::new(),
                 floors: HashMap::new(),
-                created: HashMap::new(),
+                created: Default::default(),
+                protects: HashMap::new(),
                 unsynced: false,
             });
         }
@@ -235,7 +270,8 @@ impl Journal {
             },
             states: HashMap::new(),
             floors: HashMap::new(),
-            created: HashMap::new(),
+            created: Default::default(),
+            protects: HashMap::new(),
             unsynced: false,
         };
         let mut torn = false;
@@ -283,9 +319,7 @@ impl Journal {
                     .entry((folder.clone(), *uidvalidity))
                     .or_insert(*uidnext);
                 *e = (*e).min(*uidnext);
-                if *created {
-                    self.created.insert(folder.clone(), server_folder.clone());
-                }
+                let _ = (folder, created, server_folder);
             }
             Record::Send { path, .. } => {
                 let k = key(path);
@@ -333,6 +367,26 @@ impl Journal {
             }
             Record::Removed { path } => {
                 self.states.insert(key(path), State::Removed);
+            }
+            Record::Missing { path } => {
+                self.states.remove(&key(path));
+            }
+            Record::Protect {
+                folder,
+                uidvalidity,
+                uids,
+            } => {
+                self.protects
+                    .insert(folder.clone(), (*uidvalidity, uids.clone()));
+            }
+            Record::ProtectDone { folder } => {
+                self.protects.remove(folder);
+            }
+            Record::Created { server_folder } => {
+                self.created.insert(server_folder.clone());
+            }
+            Record::FolderRemoved { server_folder } => {
+                self.created.remove(server_folder);
             }
         }
     }
@@ -383,8 +437,13 @@ impl Journal {
         self.floors.get(&(folder.to_owned(), uidvalidity)).copied()
     }
 
-    /// Folders mailstage created: target name → server name.
-    pub fn created_folders(&self) -> &HashMap<String, String> {
+    /// `\Deleted` flags a rollback cleared and has not restored yet.
+    pub fn pending_protects(&self) -> &HashMap<String, (u32, Vec<u32>)> {
+        &self.protects
+    }
+
+    /// Folders mailstage created and no rollback removed (server names, decoded).
+    pub fn created_folders(&self) -> &std::collections::HashSet<String> {
         &self.created
     }
 

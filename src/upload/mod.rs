@@ -25,7 +25,10 @@
 
 pub mod journal;
 pub mod plan;
+pub mod rollback;
 mod send;
+mod survey;
+pub mod verify;
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -155,6 +158,9 @@ pub struct UploadReport {
     pub reconnects: u64,
     /// Throttling answers obeyed.
     pub throttled: u64,
+    /// Extra copies removed: APPENDs a dropped session committed after mailstage had
+    /// looked for them and sent them again.
+    pub late_copies_removed: u64,
     /// The journal file.
     pub journal: PathBuf,
     /// Only planned.
@@ -186,6 +192,7 @@ struct Stats {
     dropped: BTreeMap<String, u64>,
     reconnects: u64,
     throttled: u64,
+    late_copies_removed: u64,
     /// Folders given up on after too many reconnects, with the last error.
     abandoned: Vec<(String, String)>,
 }
@@ -201,6 +208,8 @@ struct Ctx<'a> {
     plans: Vec<FolderPlan>,
     /// Per staged folder: its messages (indexes into `index.slots`).
     by_folder: Vec<Vec<u32>>,
+    /// Folders where a message was sent again after a lookup did not find it.
+    resent: Mutex<HashSet<u32>>,
     /// Folders already recorded with a `folder` record in this session.
     folder_recorded: Mutex<HashSet<u32>>,
     created: HashSet<u32>,
@@ -313,7 +322,19 @@ pub fn upload(staging: &Path, opts: &UploadOptions) -> Result<UploadReport, Uplo
             if made.contains(w) || (w == wire && *exists) {
                 continue;
             }
+            // Claimed before the CREATE goes out: the folder was not in LIST, so if it
+            // exists after a crash in between, mailstage made it (rollback deletes it
+            // only when empty anyway).
+            journal.record(&Record::Created {
+                server_folder: plan::display_name(w),
+            })?;
+            journal.sync()?;
             let c = conn.create(w)?;
+            if c.status != imap::Status::Ok {
+                journal.record(&Record::FolderRemoved {
+                    server_folder: plan::display_name(w),
+                })?;
+            }
             if c.status != imap::Status::Ok
                 && c.code
                     .as_ref()
@@ -396,6 +417,7 @@ pub fn upload(staging: &Path, opts: &UploadOptions) -> Result<UploadReport, Uplo
         plans,
         by_folder,
         folder_recorded: Mutex::new(HashSet::new()),
+        resent: Mutex::new(HashSet::new()),
         created,
     };
 
@@ -448,6 +470,7 @@ pub fn upload(staging: &Path, opts: &UploadOptions) -> Result<UploadReport, Uplo
     report.dropped_keywords = stats.dropped;
     report.reconnects = stats.reconnects;
     report.throttled = stats.throttled;
+    report.late_copies_removed = stats.late_copies_removed;
     for (folder, err) in stats.abandoned {
         if let Some(f) = report.folders.iter_mut().find(|f| f.folder == folder) {
             f.problem = Some(format!("gave up after repeated connection failures: {err}"));

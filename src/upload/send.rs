@@ -44,9 +44,9 @@ const MAX_BYTES_IN_FLIGHT: usize = 8 << 20;
 const INTENT_BATCH: usize = 64;
 /// After a connection loss: how long without a newly found message before the
 /// uncertain messages still missing count as lost.
-const SETTLE: Duration = Duration::from_millis(2000);
+const SETTLE: Duration = Duration::from_millis(4000);
 /// ... and at most this long in all.
-const SETTLE_MAX: Duration = Duration::from_secs(30);
+const SETTLE_MAX: Duration = Duration::from_secs(60);
 /// Pause between two lookups while settling.
 const SETTLE_POLL: Duration = Duration::from_millis(250);
 /// More uncertain messages than this are looked up with one bulk FETCH instead of a
@@ -79,17 +79,17 @@ impl From<ReadError> for FolderError {
 
 /// One message of the folder as the uploader needs it.
 #[derive(Debug, Clone)]
-struct Item {
-    path: String,
-    sha256: String,
-    message_id: Option<String>,
-    date: DateTime<FixedOffset>,
-    size: u64,
-    flagged: bool,
-    flags: Vec<String>,
+pub(super) struct Item {
+    pub(super) path: String,
+    pub(super) sha256: String,
+    pub(super) message_id: Option<String>,
+    pub(super) date: DateTime<FixedOffset>,
+    pub(super) size: u64,
+    pub(super) flagged: bool,
+    pub(super) flags: Vec<String>,
 }
 
-fn item_of(e: &Entry) -> Option<Item> {
+pub(super) fn item_of(e: &Entry) -> Option<Item> {
     Some(Item {
         path: e.path.clone()?,
         sha256: e.staged_sha256.clone().unwrap_or_default(),
@@ -287,7 +287,15 @@ impl Run<'_, '_> {
                             need_flag.push((item, u));
                         }
                     }
-                    None => todo.push(item),
+                    None => {
+                        // sent again below: look for a late copy of it at the end
+                        self.ctx
+                            .resent
+                            .lock()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .insert(self.folder);
+                        todo.push(item);
+                    }
                 }
             }
         }
@@ -346,6 +354,77 @@ impl Run<'_, '_> {
                 self.stats().flagged += chunk.len() as u64;
             }
         }
+
+        // 7. a message sent again after a lookup missed it may have been committed
+        // by the dead session after all: remove such extra copies now
+        let resent = self
+            .ctx
+            .resent
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(&self.folder);
+        if resent {
+            self.remove_late_copies(conn, floor, validity)?;
+        }
+        Ok(())
+    }
+
+    /// Removes copies of this folder's stored messages that no journal entry claims
+    /// (UID ≥ floor, same Message-ID, date and size): APPENDs a dying session committed
+    /// after mailstage had looked for them and sent them again.
+    fn remove_late_copies(
+        &mut self,
+        conn: &mut Connection,
+        floor: u32,
+        validity: u32,
+    ) -> Result<(), Step> {
+        let info = conn.select(&self.wire, false)?;
+        if info.uidvalidity != validity {
+            return Ok(());
+        }
+        let mut items = Vec::new();
+        let mut juids = Vec::new();
+        for &s in &self.ctx.by_folder[self.folder as usize] {
+            let e = self.ctx.index.entry(&self.ctx.index.slots[s as usize])?;
+            let Some(item) = item_of(&e) else { continue };
+            if let Some(State::Stored {
+                uidvalidity,
+                uid: Some(u),
+                ..
+            }) = self.journal().state(&item.path)
+                && uidvalidity == validity
+            {
+                items.push(item);
+                juids.push(Some(u));
+            }
+        }
+        let metas: Vec<FetchedMeta> = conn
+            .uid_fetch_meta(&format!("{floor}:*"), true, false)?
+            .into_iter()
+            .filter(|m| m.uid >= floor)
+            .collect();
+        let m = super::survey::match_folder(&items, &juids, &metas, true, floor);
+        let extra: Vec<u32> = m.duplicates.iter().map(|&(_, i)| metas[i].uid).collect();
+        if extra.is_empty() {
+            return Ok(());
+        }
+        let ctx = self.ctx;
+        let mut rec = |r: &Record, sync: bool| {
+            let mut j = ctx.journal.lock().unwrap_or_else(|p| p.into_inner());
+            j.record(r)?;
+            if sync {
+                j.sync()?;
+            }
+            Ok(())
+        };
+        super::survey::expunge_exact(conn, &mut rec, &self.name, validity, &extra).map_err(
+            |e| match e {
+                super::UploadError::Imap(e) => Step::Imap(e),
+                super::UploadError::Journal(e) => Step::Journal(e),
+                super::UploadError::Stage(e) => Step::Stage(e),
+            },
+        )?;
+        self.stats().late_copies_removed += extra.len() as u64;
         Ok(())
     }
 
@@ -537,7 +616,10 @@ impl Run<'_, '_> {
                 // write intents ahead, fsync once
                 if !intended.contains(&queue[0].0.path) {
                     let mut j = self.journal();
-                    for (item, _) in queue.iter().take(INTENT_BATCH) {
+                    // about as many as go out now, so that after a lost connection
+                    // few messages that never left are among the uncertain ones
+                    let batch = (window / 2).clamp(1, INTENT_BATCH);
+                    for (item, _) in queue.iter().take(batch) {
                         if intended.insert(item.path.clone()) {
                             j.record(&Record::Send {
                                 path: item.path.clone(),

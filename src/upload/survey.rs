@@ -1,0 +1,352 @@
+//! What `verify` and `rollback` share: connecting and planning folders without
+//! creating anything, reading a folder's messages, and matching them with the staged
+//! messages and the journal.
+//!
+//! Matching, in order:
+//! 1. by the journal's UID, when the folder's UIDVALIDITY is the journaled one and the
+//!    message under that UID has the staged Message-ID (or, on Exchange, keeps it in
+//!    `X-MS-Exchange-Parent-Message-Id`; a message without Message-ID must have the
+//!    staged size and date);
+//! 2. otherwise by Message-ID (or size for a message without one) and INTERNALDATE
+//!    among the messages no one has claimed — for verify also with a wrong date, so
+//!    that it can report the date instead of a missing message; rollback insists on
+//!    the exact date and, for a message without Message-ID, the exact size;
+//! 3. further unclaimed copies of a matched message (same Message-ID, date and size)
+//!    are duplicates. Everything left is "other": not mailstage's.
+
+use std::collections::HashSet;
+
+use super::journal::{JournalError, Record};
+use super::plan::{self, FolderPlan};
+use super::send::{Item, item_of};
+use super::{UploadError, UploadOptions, excluded};
+use crate::imap::{self, Connection, FetchedMeta, proto::format_uid_set};
+use crate::stage::reader::StagedIndex;
+
+/// A connected view of the target.
+pub(super) struct Survey {
+    pub(super) conn: Connection,
+    /// Plan per staged folder (`index.folders` order).
+    pub(super) plans: Vec<FolderPlan>,
+    /// Hierarchy separator.
+    pub(super) separator: Option<u8>,
+}
+
+/// Connects and plans the staged folders exactly as `upload` would (no CREATE).
+pub(super) fn open(index: &StagedIndex, opts: &UploadOptions) -> Result<Survey, UploadError> {
+    let mut conn = imap::connect(&opts.server)?;
+    let sep_list = conn.run_checked(b"LIST \"\" \"\"")?;
+    let separator = sep_list.untagged.iter().find_map(|r| match r {
+        imap::proto::Response::Untagged(v) if v.len() >= 3 => match &v[2] {
+            imap::proto::Value::Str(s) if s.len() == 1 => Some(s[0]),
+            imap::proto::Value::Atom(a) if a.len() == 1 => Some(a.as_bytes()[0]),
+            _ => None,
+        },
+        _ => None,
+    });
+    let list = conn.list_all()?;
+    let mut plans = plan::plan(&index.folders, &list, separator, opts.merge_case_folders);
+    for (i, name) in index.folders.iter().enumerate() {
+        if excluded(name, &opts.exclude_folders) {
+            plans[i] = FolderPlan::Problem("excluded by --exclude-folder".into());
+        }
+    }
+    Ok(Survey {
+        conn,
+        plans,
+        separator,
+    })
+}
+
+/// The staged messages of folder `f`, in manifest order.
+pub(super) fn items(index: &StagedIndex, f: u32) -> Result<Vec<Item>, UploadError> {
+    let mut out = Vec::new();
+    for s in index.slots.iter().filter(|s| s.folder == f) {
+        if let Some(i) = item_of(&index.entry(s)?) {
+            out.push(i);
+        }
+    }
+    Ok(out)
+}
+
+/// Every message of the selected folder with UID ≥ `from`.
+pub(super) fn fetch_all(
+    conn: &mut Connection,
+    from: u32,
+    messages: u32,
+) -> Result<Vec<FetchedMeta>, UploadError> {
+    if messages == 0 {
+        return Ok(Vec::new());
+    }
+    Ok(conn
+        .uid_fetch_meta(&format!("{}:*", from.max(1)), true, false)?
+        .into_iter()
+        .filter(|m| m.uid >= from)
+        .collect())
+}
+
+/// Expunges exactly `uids` from the selected folder.
+///
+/// With UIDPLUS: `UID STORE +FLAGS.SILENT (\Deleted)` and `UID EXPUNGE` (RFC 4315
+/// §2.1). Without it only a plain EXPUNGE exists, which would also remove the user's
+/// own `\Deleted` messages: their UIDs are journaled first (`protect`, fsynced), their
+/// flag is cleared, ours set, EXPUNGE, theirs set again, `protect_done`. Returns how
+/// many of the user's messages were protected. `record(rec, sync)` appends to the
+/// journal.
+pub(super) fn expunge_exact(
+    conn: &mut Connection,
+    record: &mut dyn FnMut(&Record, bool) -> Result<(), JournalError>,
+    folder: &str,
+    uidvalidity: u32,
+    uids: &[u32],
+) -> Result<u64, UploadError> {
+    if uids.is_empty() {
+        return Ok(0);
+    }
+    if conn.has_capability("UIDPLUS") {
+        for chunk in uids.chunks(1000) {
+            let set = format_uid_set(chunk);
+            conn.uid_store(&set, &["\\Deleted"], false)?;
+            conn.run_checked(format!("UID EXPUNGE {set}").as_bytes())?;
+        }
+        return Ok(0);
+    }
+    let ours: HashSet<u32> = uids.iter().copied().collect();
+    let theirs: Vec<u32> = conn
+        .uid_search(b"DELETED")?
+        .into_iter()
+        .filter(|u| !ours.contains(u))
+        .collect();
+    if !theirs.is_empty() {
+        record(
+            &Record::Protect {
+                folder: folder.to_owned(),
+                uidvalidity,
+                uids: theirs.clone(),
+            },
+            true,
+        )?;
+        for chunk in theirs.chunks(1000) {
+            conn.uid_store(&format_uid_set(chunk), &["\\Deleted"], true)?;
+        }
+    }
+    for chunk in uids.chunks(1000) {
+        conn.uid_store(&format_uid_set(chunk), &["\\Deleted"], false)?;
+    }
+    conn.run_checked(b"EXPUNGE")?;
+    if !theirs.is_empty() {
+        for chunk in theirs.chunks(1000) {
+            conn.uid_store(&format_uid_set(chunk), &["\\Deleted"], false)?;
+        }
+        record(
+            &Record::ProtectDone {
+                folder: folder.to_owned(),
+            },
+            true,
+        )?;
+    }
+    Ok(theirs.len() as u64)
+}
+
+/// How a staged message was found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Found {
+    /// Under the journal's UID.
+    ByUid,
+    /// By Message-ID / size and date.
+    ByContent,
+}
+
+/// The outcome of matching one folder.
+#[derive(Debug, Default)]
+pub(super) struct Matches {
+    /// Per item: index into the metas and how.
+    pub(super) found: Vec<Option<(usize, Found)>>,
+    /// Extra copies: (item, meta index).
+    pub(super) duplicates: Vec<(usize, usize)>,
+    /// Metas nobody claimed.
+    pub(super) others: Vec<usize>,
+}
+
+fn same_id(item: &Item, m: &FetchedMeta) -> bool {
+    match &item.message_id {
+        Some(id) => m.message_ids.iter().any(|x| x == id),
+        None => m.message_ids.is_empty(),
+    }
+}
+
+fn same_date(item: &Item, m: &FetchedMeta) -> bool {
+    imap::parse_imap_date(&m.internal_date).is_some_and(|d| d == item.date)
+}
+
+/// Matches `items` (with the journal's UID for each, when it still applies) against
+/// `metas`. `strict`: content matches need the exact date (and size without
+/// Message-ID) — rollback; otherwise a Message-ID match with another date is still
+/// the message (verify reports the date).
+///
+/// Content matches and duplicates are only looked for among UIDs ≥ `floor` (the
+/// folder's UIDNEXT before mailstage first sent to it): older messages were the
+/// user's before mailstage came, even when they are copies of staged ones.
+pub(super) fn match_folder(
+    items: &[Item],
+    journal_uids: &[Option<u32>],
+    metas: &[FetchedMeta],
+    strict: bool,
+    floor: u32,
+) -> Matches {
+    let mut claimed: HashSet<usize> = HashSet::new();
+    let by_uid: std::collections::HashMap<u32, usize> =
+        metas.iter().enumerate().map(|(i, m)| (m.uid, i)).collect();
+    let mut found: Vec<Option<(usize, Found)>> = vec![None; items.len()];
+    for (k, item) in items.iter().enumerate() {
+        if let Some(u) = journal_uids[k]
+            && let Some(&i) = by_uid.get(&u)
+        {
+            let m = &metas[i];
+            let ok = if item.message_id.is_some() {
+                same_id(item, m)
+            } else {
+                m.size == item.size && same_date(item, m)
+            };
+            if ok && claimed.insert(i) {
+                found[k] = Some((i, Found::ByUid));
+            }
+        }
+    }
+    // content matches: best first (date and size), then weaker ones
+    let tiers: &[(bool, bool)] = if strict {
+        &[(true, true), (true, false)]
+    } else {
+        &[(true, true), (true, false), (false, true), (false, false)]
+    };
+    for &(need_date, need_size) in tiers {
+        for (k, item) in items.iter().enumerate() {
+            if found[k].is_some() {
+                continue;
+            }
+            if item.message_id.is_none() && (!need_size || !need_date) {
+                // without a Message-ID only date and size identify a message
+                continue;
+            }
+            let hit = metas.iter().enumerate().find(|(i, m)| {
+                m.uid >= floor
+                    && !claimed.contains(i)
+                    && same_id(item, m)
+                    && (!need_date || same_date(item, m))
+                    && (!need_size || m.size == item.size)
+            });
+            if let Some((i, _)) = hit {
+                claimed.insert(i);
+                found[k] = Some((i, Found::ByContent));
+            }
+        }
+    }
+    let mut duplicates = Vec::new();
+    for (k, item) in items.iter().enumerate() {
+        if found[k].is_none() {
+            continue;
+        }
+        for (i, m) in metas.iter().enumerate() {
+            if m.uid >= floor
+                && !claimed.contains(&i)
+                && same_id(item, m)
+                && same_date(item, m)
+                && m.size == item.size
+            {
+                claimed.insert(i);
+                duplicates.push((k, i));
+            }
+        }
+    }
+    let others = (0..metas.len()).filter(|i| !claimed.contains(i)).collect();
+    Matches {
+        found,
+        duplicates,
+        others,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::DateTime;
+
+    fn item(id: Option<&str>, date: &str, size: u64) -> Item {
+        Item {
+            path: format!("p{date}{size}"),
+            sha256: String::new(),
+            message_id: id.map(str::to_owned),
+            date: DateTime::parse_from_rfc3339(date).unwrap(),
+            size,
+            flagged: false,
+            flags: vec![],
+        }
+    }
+
+    fn meta(uid: u32, id: Option<&str>, date: &str, size: u64) -> FetchedMeta {
+        FetchedMeta {
+            uid,
+            size,
+            internal_date: imap::imap_date(&DateTime::parse_from_rfc3339(date).unwrap()),
+            flags: vec![],
+            message_ids: id.into_iter().map(str::to_owned).collect(),
+            body: None,
+        }
+    }
+
+    const D1: &str = "2010-01-04T09:15:02+00:00";
+    const D2: &str = "2011-05-04T09:15:02+00:00";
+
+    #[test]
+    fn uid_then_content_then_duplicates_then_others() {
+        let items = vec![
+            item(Some("<a>"), D1, 10),
+            item(Some("<b>"), D1, 20),
+            item(None, D2, 30),
+        ];
+        let metas = vec![
+            meta(1, Some("<a>"), D2, 99), // the user's own copy of <a>, other date
+            meta(5, Some("<a>"), D1, 10), // ours, by UID
+            meta(6, Some("<b>"), D1, 20), // ours, by content
+            meta(7, Some("<b>"), D1, 20), // a duplicate of ours
+            meta(8, None, D2, 30),        // ours, no Message-ID
+            meta(9, Some("<c>"), D1, 10), // not ours
+        ];
+        let m = match_folder(&items, &[Some(5), None, None], &metas, true, 1);
+        assert_eq!(
+            m.found,
+            vec![
+                Some((1, Found::ByUid)),
+                Some((2, Found::ByContent)),
+                Some((4, Found::ByContent))
+            ]
+        );
+        assert_eq!(m.duplicates, vec![(1, 3)]);
+        assert_eq!(m.others, vec![0, 5]);
+        // below the floor nothing is claimed by content
+        let m = match_folder(&items, &[None, None, None], &metas, false, 6);
+        assert_eq!(m.found[0], None);
+        assert_eq!(m.found[1], Some((2, Found::ByContent)));
+        assert!(m.others.contains(&0) && m.others.contains(&1));
+    }
+
+    #[test]
+    fn strict_refuses_another_date_verify_reports_it() {
+        let items = vec![item(Some("<a>"), D1, 10)];
+        let metas = vec![meta(3, Some("<a>"), D2, 10)];
+        assert_eq!(
+            match_folder(&items, &[None], &metas, true, 1).found,
+            vec![None]
+        );
+        assert_eq!(
+            match_folder(&items, &[None], &metas, false, 1).found,
+            vec![Some((0, Found::ByContent))]
+        );
+        // a UID now holding another message is not ours
+        let metas = vec![meta(3, Some("<x>"), D1, 10)];
+        assert_eq!(
+            match_folder(&items, &[Some(3)], &metas, false, 1).found,
+            vec![None]
+        );
+    }
+}

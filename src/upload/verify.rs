@@ -1,0 +1,269 @@
+//! `mailstage verify`: read the server and compare it, folder by folder, with the
+//! manifest and the upload journal (see `survey` for how messages are matched).
+//!
+//! Missing messages are written to `<journal>.missing.txt` and recorded in the
+//! journal as `missing`, so the next `upload` sends exactly those again.
+
+use std::collections::BTreeSet;
+
+use serde::Serialize;
+
+use super::journal::{Journal, Record, State};
+use super::plan::FolderPlan;
+use super::survey::{self, Found};
+use super::{UploadError, UploadOptions, append_flags, journal_path};
+use crate::stage::reader::{self, StagedIndex};
+
+/// One folder's comparison.
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct FolderCheck {
+    /// Staged folder.
+    pub folder: String,
+    /// Its server folder, if it exists.
+    pub server_folder: Option<String>,
+    /// Staged messages.
+    pub expected: u64,
+    /// Found on the server.
+    pub present: u64,
+    /// Not found.
+    pub missing: u64,
+    /// Extra copies of staged messages.
+    pub duplicated: u64,
+    /// Found with another INTERNALDATE.
+    pub wrong_date: u64,
+    /// Found with other flags.
+    pub wrong_flags: u64,
+    /// Messages mailstage did not upload (left alone).
+    pub other: u64,
+    /// Why the folder could not be checked, if so.
+    pub problem: Option<String>,
+}
+
+/// One finding about one message.
+#[derive(Debug, Clone, Serialize)]
+pub struct Finding {
+    /// Staged path.
+    pub path: String,
+    /// Staged folder.
+    pub folder: String,
+    /// `missing`, `duplicated`, `wrong_date` or `wrong_flags`.
+    pub kind: String,
+    /// Details (server UID, dates, flags).
+    pub detail: String,
+}
+
+/// The result of `verify`.
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct VerifyReport {
+    /// `host:port`.
+    pub server: String,
+    /// Mailbox.
+    pub mailbox: String,
+    /// Per folder.
+    pub folders: Vec<FolderCheck>,
+    /// Per message, everything that is not right.
+    pub findings: Vec<Finding>,
+    /// Totals.
+    pub expected: u64,
+    /// Totals.
+    pub present: u64,
+    /// Totals.
+    pub missing: u64,
+    /// Totals.
+    pub duplicated: u64,
+    /// Totals.
+    pub wrong_date: u64,
+    /// Totals.
+    pub wrong_flags: u64,
+    /// Totals.
+    pub other: u64,
+    /// The list of missing staged paths, for `upload` to retry.
+    pub missing_list: std::path::PathBuf,
+    /// Nothing missing and nothing duplicated.
+    pub ok: bool,
+}
+
+fn norm_flags<'a>(flags: impl Iterator<Item = &'a String>) -> BTreeSet<String> {
+    flags
+        .filter(|f| !f.eq_ignore_ascii_case("\\Recent"))
+        .map(|f| {
+            if f.starts_with('\\') {
+                f.to_ascii_lowercase()
+            } else {
+                f.clone()
+            }
+        })
+        .collect()
+}
+
+/// Verifies one user's upload.
+pub fn verify(
+    staging: &std::path::Path,
+    opts: &UploadOptions,
+) -> Result<VerifyReport, UploadError> {
+    let _lock = reader::lock(staging)?;
+    let index = StagedIndex::open(staging)?;
+    let jpath = journal_path(staging, &opts.server.host, &opts.mailbox);
+    let mut journal = Journal::open(&jpath)?;
+    let mut sv = survey::open(&index, opts)?;
+    let mut report = VerifyReport {
+        server: opts.server.address(),
+        mailbox: opts.mailbox.clone(),
+        missing_list: jpath.with_extension("missing.txt"),
+        ..Default::default()
+    };
+    let mut missing_paths = Vec::new();
+    for (f, name) in index.folders.iter().enumerate() {
+        let items = survey::items(&index, f as u32)?;
+        let mut fc = FolderCheck {
+            folder: name.clone(),
+            expected: items.len() as u64,
+            ..Default::default()
+        };
+        let wire = match &sv.plans[f] {
+            FolderPlan::Go {
+                wire,
+                display,
+                exists: true,
+                ..
+            } => {
+                fc.server_folder = Some(display.clone());
+                wire.clone()
+            }
+            FolderPlan::Go { .. } => {
+                fc.problem = Some("not on the server".into());
+                Vec::new()
+            }
+            FolderPlan::Problem(p) => {
+                fc.problem = Some(p.clone());
+                Vec::new()
+            }
+        };
+        if fc.problem.as_deref() == Some("excluded by --exclude-folder") {
+            fc.expected = 0;
+            report.folders.push(fc);
+            continue;
+        }
+        let metas = if wire.is_empty() {
+            Vec::new()
+        } else {
+            let info = sv.conn.select(&wire, true)?;
+            survey::fetch_all(&mut sv.conn, 1, info.messages.max(1))?
+                .into_iter()
+                .collect::<Vec<_>>()
+                .into_iter()
+                .map(|m| (m, info.uidvalidity))
+                .collect()
+        };
+        let validity = metas.first().map_or(0, |(_, v)| *v);
+        let metas: Vec<_> = metas.into_iter().map(|(m, _)| m).collect();
+        let juids: Vec<Option<u32>> = items
+            .iter()
+            .map(|i| match journal.state(&i.path) {
+                Some(State::Stored {
+                    uidvalidity,
+                    uid: Some(u),
+                    ..
+                }) if uidvalidity == validity => Some(u),
+                _ => None,
+            })
+            .collect();
+        let floor = journal.floor(name, validity).unwrap_or(1);
+        let m = survey::match_folder(&items, &juids, &metas, false, floor);
+        for (k, item) in items.iter().enumerate() {
+            let Some((i, how)) = m.found[k] else {
+                fc.missing += 1;
+                missing_paths.push(item.path.clone());
+                report.findings.push(Finding {
+                    path: item.path.clone(),
+                    folder: name.clone(),
+                    kind: "missing".into(),
+                    detail: "not on the server".into(),
+                });
+                continue;
+            };
+            fc.present += 1;
+            let meta = &metas[i];
+            let date_ok =
+                crate::imap::parse_imap_date(&meta.internal_date).is_some_and(|d| d == item.date);
+            if !date_ok {
+                fc.wrong_date += 1;
+                report.findings.push(Finding {
+                    path: item.path.clone(),
+                    folder: name.clone(),
+                    kind: "wrong_date".into(),
+                    detail: format!(
+                        "UID {}: INTERNALDATE {} on the server, {} staged",
+                        meta.uid,
+                        meta.internal_date,
+                        crate::imap::imap_date(&item.date)
+                    ),
+                });
+            }
+            let (mut want, _, flagged) = append_flags(&item.flags, opts);
+            if flagged {
+                want.push("\\Flagged".into());
+            }
+            let want = norm_flags(want.iter());
+            let got = norm_flags(meta.flags.iter());
+            if want != got {
+                fc.wrong_flags += 1;
+                report.findings.push(Finding {
+                    path: item.path.clone(),
+                    folder: name.clone(),
+                    kind: "wrong_flags".into(),
+                    detail: format!(
+                        "UID {}: ({}) on the server, ({}) expected{}",
+                        meta.uid,
+                        got.into_iter().collect::<Vec<_>>().join(" "),
+                        want.into_iter().collect::<Vec<_>>().join(" "),
+                        if how == Found::ByContent {
+                            " (found by Message-ID and date)"
+                        } else {
+                            ""
+                        }
+                    ),
+                });
+            }
+        }
+        for &(k, i) in &m.duplicates {
+            fc.duplicated += 1;
+            report.findings.push(Finding {
+                path: items[k].path.clone(),
+                folder: name.clone(),
+                kind: "duplicated".into(),
+                detail: format!("another copy under UID {}", metas[i].uid),
+            });
+        }
+        fc.other = m.others.len() as u64;
+        report.folders.push(fc);
+    }
+    for p in &missing_paths {
+        if journal.state(p).is_some() {
+            journal.record(&Record::Missing { path: p.clone() })?;
+        }
+    }
+    journal.sync()?;
+    let mut list = missing_paths.join("\n");
+    if !list.is_empty() {
+        list.push('\n');
+    }
+    crate::stage::writer::write_small_file(&report.missing_list, list.as_bytes()).map_err(|e| {
+        UploadError::Stage(crate::stage::reader::ReadError::Io {
+            path: report.missing_list.clone(),
+            source: std::io::Error::other(e.to_string()),
+        })
+    })?;
+    for f in &report.folders {
+        report.expected += f.expected;
+        report.present += f.present;
+        report.missing += f.missing;
+        report.duplicated += f.duplicated;
+        report.wrong_date += f.wrong_date;
+        report.wrong_flags += f.wrong_flags;
+        report.other += f.other;
+    }
+    report.ok = report.missing == 0 && report.duplicated == 0;
+    sv.conn.logout();
+    Ok(report)
+}
