@@ -725,3 +725,71 @@ fn batch_users_and_a_reserved_folder_name() {
     assert_eq!(d.len() as u64, bob["uploaded"].as_u64().unwrap());
     assert!(!d.iter().any(|m| m["folder"] == "Files"));
 }
+
+#[test]
+fn admin_login_opens_the_users_mailbox() {
+    let (_t, user) = staged(30, 18, &[]);
+    let srv = TestServer::start(&[]);
+    let pw_user = srv.adduser("carol", "carols-own");
+    // a Dovecot master user (SASL PLAIN with an authorisation identity), added to this
+    // throwaway server's configuration
+    let dir = srv.dir.path().join("srv");
+    let conf = dir.join("dovecot.conf");
+    let masters = dir.join("masters");
+    std::fs::write(&masters, "migrator:{PLAIN}admin-secret\n").unwrap();
+    std::fs::set_permissions(
+        &masters,
+        std::os::unix::fs::PermissionsExt::from_mode(0o644),
+    )
+    .unwrap();
+    let text = std::fs::read_to_string(&conf).unwrap();
+    let text = text.replacen(
+        "passdb {",
+        &format!(
+            "passdb {{\n  driver = passwd-file\n  args = scheme=PLAIN username_format=%u {}\n  master = yes\n}}\npassdb {{",
+            masters.display()
+        ),
+        1,
+    );
+    std::fs::write(&conf, text).unwrap();
+    let st = Command::new(common::shared().join("tools/imap-testserver"))
+        .arg("doveadm")
+        .arg(&dir)
+        .arg("reload")
+        .status()
+        .unwrap();
+    assert!(st.success());
+    std::thread::sleep(Duration::from_millis(500));
+    let admin_pw = srv.dir.path().join("admin.pw");
+    std::fs::write(&admin_pw, "admin-secret\n").unwrap();
+    std::fs::set_permissions(
+        &admin_pw,
+        std::os::unix::fs::PermissionsExt::from_mode(0o600),
+    )
+    .unwrap();
+    let (code, rep, err) = upload_json(
+        &user,
+        srv.port,
+        "carol",
+        &admin_pw,
+        &["--admin-login", "migrator"],
+    );
+    assert_eq!(code, 0, "{err}\n{rep}");
+    assert_eq!(rep["mailbox"], "carol");
+    assert_mailbox_is_staging(&user, &dump(srv.port, "carol", &pw_user), false);
+    // a wrong admin password names the admin and what it needs
+    let bad = srv.dir.path().join("bad.pw");
+    std::fs::write(&bad, "nope\n").unwrap();
+    let (code, _, err) = upload_json(
+        &user,
+        srv.port,
+        "carol",
+        &bad,
+        &["--admin-login", "migrator"],
+    );
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("migrator") && err.contains("master user"),
+        "{err}"
+    );
+}
