@@ -12,7 +12,14 @@ use super::*;
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/maildir");
-const GEN_MAILDIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/tools/gen-maildir");
+/// `shared/tools/gen-maildir`: under `$MAILSTAGE_SHARED` (what `.ci/run` sets), else
+/// beside the checkout.
+fn gen_maildir_path() -> std::path::PathBuf {
+    std::env::var_os("MAILSTAGE_SHARED")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared"))
+        .join("tools/gen-maildir")
+}
 
 fn names(md: &Maildir) -> Vec<String> {
     md.folders.iter().map(SourceFolder::display_name).collect()
@@ -280,12 +287,14 @@ fn mtime_is_read_from_the_file() -> TestResult {
 }
 
 fn run_gen_maildir(out: &Path, messages: u32, layout: &str) {
+    let gen_maildir = gen_maildir_path();
     assert!(
-        Path::new(GEN_MAILDIR).is_file(),
-        "gen-maildir missing at {GEN_MAILDIR}"
+        gen_maildir.is_file(),
+        "gen-maildir missing at {} (set MAILSTAGE_SHARED)",
+        gen_maildir.display()
     );
     let status = std::process::Command::new("python3")
-        .arg(GEN_MAILDIR)
+        .arg(&gen_maildir)
         .arg(out)
         .args([
             "--messages",
