@@ -49,6 +49,10 @@ const SETTLE: Duration = Duration::from_millis(4000);
 const SETTLE_MAX: Duration = Duration::from_secs(60);
 /// Pause between two lookups while settling.
 const SETTLE_POLL: Duration = Duration::from_millis(250);
+/// Messages of a folder handled at a time (memory stays independent of its size).
+/// Small in debug builds, so that the end-to-end tests (which run the debug binary
+/// on mailboxes of a few hundred messages) cross chunk boundaries.
+const CHUNK: usize = if cfg!(debug_assertions) { 40 } else { 2000 };
 /// More uncertain messages than this are looked up with one bulk FETCH instead of a
 /// SEARCH each.
 const SEARCH_EACH_MAX: usize = 8;
@@ -189,171 +193,213 @@ impl Run<'_, '_> {
         let info = conn.status(&self.wire)?;
         let validity = info.uidvalidity;
 
-        // 1. classify
-        let mut todo: Vec<Item> = Vec::new();
-        let mut uncertain: Vec<Item> = Vec::new();
-        let mut need_uid: Vec<Item> = Vec::new();
-        let mut need_flag: Vec<(Item, u32)> = Vec::new();
+        // 0. the UIDs the journal gives this folder's messages: never claimed twice
         let mut claimed: HashSet<u32> = HashSet::new();
-        let mut already = 0u64;
         for &s in slots {
             let e = self.ctx.index.entry(&self.ctx.index.slots[s as usize])?;
-            let Some(item) = item_of(&e) else {
-                self.fail_local(
-                    &e,
-                    "manifest entry without path or with an unreadable internal_date",
-                )?;
-                continue;
-            };
-            let state = self.journal().state(&item.path);
-            match state {
-                // refused earlier in this run: not again until the next run
-                Some(State::Failed) if self.failed_this_run(&item.path) => {}
-                None | Some(State::Failed) | Some(State::Removed) => todo.push(item),
-                Some(State::Uncertain) => uncertain.push(item),
-                Some(State::Stored {
+            if let Some(path) = &e.path
+                && let Some(State::Stored {
                     uidvalidity,
-                    uid,
-                    flagged,
-                }) => {
-                    if uidvalidity != validity {
-                        // The folder was recreated (or the server renumbered it): the
-                        // journal's UIDs mean nothing now, so look the message up again.
-                        uncertain.push(item);
-                        continue;
-                    }
-                    if first_visit {
-                        already += 1;
-                    }
-                    match uid {
-                        Some(u) => {
-                            claimed.insert(u);
-                            if item.flagged && !flagged {
-                                need_flag.push((item, u));
-                            }
+                    uid: Some(u),
+                    ..
+                }) = self.journal().state(path)
+                && uidvalidity == validity
+            {
+                claimed.insert(u);
+            }
+        }
+        let mut floor: Option<u32> = None;
+        let mut selected = false;
+        // Chunks keep memory independent of the folder's size: only one chunk's
+        // messages are held at a time.
+        for chunk in slots.chunks(CHUNK) {
+            // 1. classify
+            let mut todo: Vec<Item> = Vec::new();
+            let mut uncertain: Vec<Item> = Vec::new();
+            let mut need_uid: Vec<Item> = Vec::new();
+            let mut need_flag: Vec<(Item, u32)> = Vec::new();
+            let mut already = 0u64;
+            for &s in chunk {
+                let e = self.ctx.index.entry(&self.ctx.index.slots[s as usize])?;
+                let Some(item) = item_of(&e) else {
+                    self.fail_local(
+                        &e,
+                        "manifest entry without path or with an unreadable internal_date",
+                    )?;
+                    continue;
+                };
+                let state = self.journal().state(&item.path);
+                match state {
+                    // refused earlier in this run: not again until the next run
+                    Some(State::Failed) if self.failed_this_run(&item.path) => {}
+                    None | Some(State::Failed) | Some(State::Removed) => todo.push(item),
+                    Some(State::Uncertain) => uncertain.push(item),
+                    Some(State::Stored {
+                        uidvalidity,
+                        uid,
+                        flagged,
+                    }) => {
+                        if uidvalidity != validity {
+                            // The folder was recreated (or the server renumbered it): the
+                            // journal's UIDs mean nothing now, so look the message up again.
+                            uncertain.push(item);
+                            continue;
                         }
-                        None => need_uid.push(item),
+                        if first_visit {
+                            already += 1;
+                        }
+                        match uid {
+                            Some(u) => {
+                                claimed.insert(u);
+                                if item.flagged && !flagged {
+                                    need_flag.push((item, u));
+                                }
+                            }
+                            None => need_uid.push(item),
+                        }
                     }
                 }
             }
-        }
-        if already > 0 {
-            self.stats().already += already;
-            self.ctx.progress.inc(already);
-        }
-        if todo.is_empty() && uncertain.is_empty() && need_uid.is_empty() && need_flag.is_empty() {
-            return Ok(());
-        }
-
-        // 2. the floor
-        {
-            let mut j = self.journal();
-            if j.floor(&self.name, validity).is_none() || first_visit {
-                j.record(&Record::Folder {
-                    folder: self.name.clone(),
-                    server_folder: super::plan::display_name(&self.wire),
-                    uidvalidity: validity,
-                    uidnext: info.uidnext.max(1),
-                    created: self.ctx.created.contains(&self.folder),
-                })?;
+            if already > 0 {
+                self.stats().already += already;
+                self.ctx.progress.inc(already);
             }
-        }
-        // UIDs from before mailstage's first send are never claimed. With no record
-        // for this UIDVALIDITY (the folder was recreated) every UID may be ours.
-        let floor = self.journal().floor(&self.name, validity).unwrap_or(1);
+            if todo.is_empty()
+                && uncertain.is_empty()
+                && need_uid.is_empty()
+                && need_flag.is_empty()
+            {
+                continue;
+            }
 
-        // 3. uncertain ones
-        let mut selected = false;
-        if !uncertain.is_empty() {
-            conn.select(&self.wire, false)?;
-            selected = true;
-            let found = self.settled_lookup(conn, &uncertain, floor, &claimed)?;
-            for (item, uid) in uncertain.into_iter().zip(found) {
+            // 2. the floor, recorded before the first send of this session
+            let floor = match floor {
+                Some(f) => f,
+                None => {
+                    let mut j = self.journal();
+                    if j.floor(&self.name, validity).is_none() || first_visit {
+                        j.record(&Record::Folder {
+                            folder: self.name.clone(),
+                            server_folder: super::plan::display_name(&self.wire),
+                            uidvalidity: validity,
+                            uidnext: info.uidnext.max(1),
+                            created: self.ctx.created.contains(&self.folder),
+                        })?;
+                    }
+                    // UIDs from before mailstage's first send are never claimed. With
+                    // no record for this UIDVALIDITY (the folder was recreated) every
+                    // UID may be ours.
+                    let f = j.floor(&self.name, validity).unwrap_or(1);
+                    drop(j);
+                    floor = Some(f);
+                    f
+                }
+            };
+
+            // 3. uncertain ones
+            if !uncertain.is_empty() {
+                conn.select(&self.wire, false)?;
+                selected = true;
+                let found = self.settled_lookup(conn, &uncertain, floor, &claimed)?;
+                for (item, uid) in uncertain.into_iter().zip(found) {
+                    match uid {
+                        Some(u) => {
+                            claimed.insert(u);
+                            self.journal().record(&Record::Stored {
+                                path: item.path.clone(),
+                                folder: self.name.clone(),
+                                uidvalidity: validity,
+                                uid: Some(u),
+                                how: "found".into(),
+                                sha256: item.sha256.clone(),
+                            })?;
+                            self.stats().found += 1;
+                            self.ctx.progress.inc(1);
+                            self.progressed = true;
+                            if item.flagged {
+                                need_flag.push((item, u));
+                            }
+                        }
+                        None => {
+                            // sent again below: look for a late copy of it at the end
+                            self.ctx
+                                .resent
+                                .lock()
+                                .unwrap_or_else(|p| p.into_inner())
+                                .insert(self.folder);
+                            todo.push(item);
+                        }
+                    }
+                }
+            }
+
+            // 4. send
+            // without UIDPLUS the UIDs are learned afterwards, from this chunk's UIDNEXT
+            let chunk_floor = if todo.is_empty() || conn.has_capability("UIDPLUS") {
+                floor
+            } else {
+                conn.status(&self.wire)?.uidnext.max(floor)
+            };
+            let sent_now: HashSet<String> = todo.iter().map(|i| i.path.clone()).collect();
+            let sent = self.send_all(conn, todo, validity)?;
+            for (item, uid) in sent {
                 match uid {
                     Some(u) => {
                         claimed.insert(u);
-                        self.journal().record(&Record::Stored {
-                            path: item.path.clone(),
-                            folder: self.name.clone(),
-                            uidvalidity: validity,
-                            uid: Some(u),
-                            how: "found".into(),
-                            sha256: item.sha256.clone(),
-                        })?;
-                        self.stats().found += 1;
-                        self.ctx.progress.inc(1);
-                        self.progressed = true;
                         if item.flagged {
                             need_flag.push((item, u));
                         }
                     }
-                    None => {
-                        // sent again below: look for a late copy of it at the end
-                        self.ctx
-                            .resent
-                            .lock()
-                            .unwrap_or_else(|p| p.into_inner())
-                            .insert(self.folder);
-                        todo.push(item);
+                    None => need_uid.push(item),
+                }
+            }
+
+            // 5. learn UIDs
+            if !need_uid.is_empty() {
+                if !selected {
+                    conn.select(&self.wire, false)?;
+                    selected = true;
+                }
+                // UIDs of this chunk's APPENDs are at or above its UIDNEXT; older ones
+                // (stored by an interrupted run) are looked for from the folder's floor
+                let fresh = need_uid.iter().all(|i| sent_now.contains(&i.path));
+                let from = if fresh { chunk_floor } else { floor };
+                let uids = self.bulk_match(conn, &need_uid, from, &claimed)?;
+                for (item, uid) in need_uid.into_iter().zip(uids) {
+                    if let Some(u) = uid {
+                        claimed.insert(u);
+                        self.journal().record(&Record::Uid {
+                            path: item.path.clone(),
+                            uidvalidity: validity,
+                            uid: u,
+                        })?;
+                        if item.flagged {
+                            need_flag.push((item, u));
+                        }
                     }
                 }
             }
-        }
 
-        // 4. send
-        let sent = self.send_all(conn, todo, validity)?;
-        for (item, uid) in sent {
-            match uid {
-                Some(u) => {
-                    claimed.insert(u);
-                    if item.flagged {
-                        need_flag.push((item, u));
+            // 6. \Flagged
+            if !need_flag.is_empty() {
+                if !selected {
+                    conn.select(&self.wire, false)?;
+                }
+                for chunk in need_flag.chunks(500) {
+                    let uids: Vec<u32> = chunk.iter().map(|(_, u)| *u).collect();
+                    conn.uid_store(&imap::proto::format_uid_set(&uids), &["\\Flagged"], false)?;
+                    let mut j = self.journal();
+                    for (item, _) in chunk {
+                        j.record(&Record::Flagged {
+                            path: item.path.clone(),
+                        })?;
                     }
-                }
-                None => need_uid.push(item),
-            }
-        }
-
-        // 5. learn UIDs
-        if !need_uid.is_empty() {
-            if !selected {
-                conn.select(&self.wire, false)?;
-                selected = true;
-            }
-            let uids = self.bulk_match(conn, &need_uid, floor, &claimed)?;
-            for (item, uid) in need_uid.into_iter().zip(uids) {
-                if let Some(u) = uid {
-                    claimed.insert(u);
-                    self.journal().record(&Record::Uid {
-                        path: item.path.clone(),
-                        uidvalidity: validity,
-                        uid: u,
-                    })?;
-                    if item.flagged {
-                        need_flag.push((item, u));
-                    }
+                    drop(j);
+                    self.stats().flagged += chunk.len() as u64;
                 }
             }
         }
-
-        // 6. \Flagged
-        if !need_flag.is_empty() {
-            if !selected {
-                conn.select(&self.wire, false)?;
-            }
-            for chunk in need_flag.chunks(500) {
-                let uids: Vec<u32> = chunk.iter().map(|(_, u)| *u).collect();
-                conn.uid_store(&imap::proto::format_uid_set(&uids), &["\\Flagged"], false)?;
-                let mut j = self.journal();
-                for (item, _) in chunk {
-                    j.record(&Record::Flagged {
-                        path: item.path.clone(),
-                    })?;
-                }
-                drop(j);
-                self.stats().flagged += chunk.len() as u64;
-            }
-        }
+        let floor = floor.unwrap_or(1);
 
         // 7. a message sent again after a lookup missed it may have been committed
         // by the dead session after all: remove such extra copies now
