@@ -38,6 +38,8 @@ pub enum Command {
     Verify(VerifyArgs),
     /// Remove exactly what mailstage uploaded, and nothing else.
     Rollback(RollbackArgs),
+    /// Write staging trees as zip files (deterministic, streaming, UTF-8 names).
+    Zip(ZipArgs),
 }
 
 /// `mailstage check`.
@@ -488,4 +490,85 @@ mod tests {
         assert!(parse_size("ten").is_err());
         assert!(parse_size("10X").is_err());
     }
+}
+
+/// `mailstage zip`.
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Exit codes: 0 every zip written, 2 an error (the others are \
+still written)."
+)]
+pub struct ZipArgs {
+    /// Users' staging directories (STAGING/<user>).
+    #[arg(required = true)]
+    pub staging_users: Vec<PathBuf>,
+    /// The zip to write (one user).
+    #[arg(short = 'o', long, value_name = "FILE", conflicts_with = "out_dir")]
+    pub output: Option<PathBuf>,
+    /// Write DIR/<user>.zip for each user (batch form).
+    #[arg(long, value_name = "DIR")]
+    pub out_dir: Option<PathBuf>,
+    /// Print the reports as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Run `zip` and return the process exit code.
+pub fn zip(args: ZipArgs) -> Result<i32> {
+    let jobs: Vec<(PathBuf, PathBuf)> = match (&args.output, &args.out_dir) {
+        (Some(o), None) => {
+            if args.staging_users.len() != 1 {
+                bail!("-o names one zip: give one staging directory, or use --out-dir for several");
+            }
+            vec![(args.staging_users[0].clone(), o.clone())]
+        }
+        (None, Some(d)) => {
+            std::fs::create_dir_all(d).with_context(|| format!("cannot create {}", d.display()))?;
+            args.staging_users
+                .iter()
+                .map(|u| {
+                    let name = u
+                        .file_name()
+                        .map(|n| n.to_string_lossy().into_owned())
+                        .unwrap_or_else(|| "user".into());
+                    (u.clone(), d.join(format!("{name}.zip")))
+                })
+                .collect()
+        }
+        _ => bail!("give -o FILE (one user) or --out-dir DIR"),
+    };
+    let progress = mailstage::progress::Progress::new("zip", jobs.len() as u64, 0, !args.json);
+    let mut code = 0;
+    let mut reports = Vec::new();
+    for (user, out) in &jobs {
+        match mailstage::zip::zip_user(user, out) {
+            Ok(r) => {
+                if !args.json {
+                    progress.set_message(r.output.display().to_string());
+                }
+                reports.push(r);
+            }
+            Err(e) => {
+                code = 2;
+                eprintln!("mailstage: error: zip of {}: {e}", user.display());
+            }
+        }
+        progress.inc(1);
+    }
+    progress.finish();
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&reports)?);
+    } else {
+        for r in &reports {
+            println!(
+                "{} -> {}: {} entries, {} in, {} zipped",
+                r.staging.display(),
+                r.output.display(),
+                r.entries,
+                human_bytes(r.bytes_in),
+                human_bytes(r.bytes_out)
+            );
+        }
+    }
+    Ok(code)
 }

@@ -20,3 +20,4 @@ pub mod progress;
 pub mod repair;
 pub mod stage;
 pub mod upload;
+pub mod zip;

@@ -18,6 +18,7 @@ fn main() -> ExitCode {
         cli::Command::Upload(args) => cli::upload(args),
         cli::Command::Verify(args) => cli::verify(args),
         cli::Command::Rollback(args) => cli::rollback(args),
+        cli::Command::Zip(args) => cli::zip(args),
     };
     match result {
         Ok(code) => ExitCode::from(u8::try_from(code).unwrap_or(2)),

@@ -1,0 +1,194 @@
+//! `mailstage zip`: a user's staging tree as one zip file.
+//!
+//! - Contents: `manifest.jsonl`, `folders.json`, `summary.json`, then every file under
+//!   `mail/` and `quarantine/`, in byte order of their paths. Not included: the lock,
+//!   `.tmp/`, and `upload/` (journals are the state of an upload to one server, not
+//!   part of the mail).
+//! - Deterministic: the same tree gives the same bytes. Entry order is sorted, every
+//!   entry gets the same timestamp (1980-01-01 00:00, the DOS epoch — file mtimes in a
+//!   staging tree are only the time `convert` ran) and mode 0644 (directories 0755,
+//!   each with its own entry so that empty folders survive); deflate at level 6.
+//! - Names are the tree's UTF-8 paths with `/` (APPNOTE 4.4.4 bit 11, set by the `zip`
+//!   crate for non-ASCII names), so `Entwürfe` stays `Entwürfe`.
+//! - Streaming: each file is copied into the archive through a fixed buffer, so memory
+//!   does not depend on the tree's size. Entries of 4 GiB or more are written as zip64
+//!   (APPNOTE 4.5.3); the archive switches to zip64 end records by itself past 65,535
+//!   entries or 4 GiB.
+//! - Atomic: written to a temporary file beside the output and renamed at the end.
+
+use std::fs::{self, File};
+use std::io::{self, BufReader};
+use std::path::{Path, PathBuf};
+
+use ::zip::write::SimpleFileOptions;
+use serde::Serialize;
+
+use crate::stage::reader::{self, ReadError};
+
+/// What went into a zip.
+#[derive(Debug, Clone, Serialize)]
+pub struct ZipReport {
+    /// The user's staging directory.
+    pub staging: PathBuf,
+    /// The zip written.
+    pub output: PathBuf,
+    /// Entries in it.
+    pub entries: u64,
+    /// Bytes of the files before compression.
+    pub bytes_in: u64,
+    /// Size of the zip.
+    pub bytes_out: u64,
+}
+
+/// Errors writing a zip.
+#[derive(Debug, thiserror::Error)]
+pub enum ZipError {
+    /// The staging tree could not be used.
+    #[error(transparent)]
+    Stage(#[from] ReadError),
+    /// Reading or writing a file failed.
+    #[error("{}: {source}", .path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The error.
+        source: io::Error,
+    },
+    /// The zip library refused.
+    #[error("{}: {source}", .path.display())]
+    Zip {
+        /// The zip being written.
+        path: PathBuf,
+        /// The error.
+        source: ::zip::result::ZipError,
+    },
+    /// A file name in the tree is not UTF-8 (convert never writes one).
+    #[error("{}: not a UTF-8 path; was this tree written by mailstage convert?", .0.display())]
+    NotUtf8(PathBuf),
+}
+
+/// Files of the tree to archive, relative `/`-joined paths, sorted.
+fn list(root: &Path) -> Result<Vec<String>, ZipError> {
+    let mut out = Vec::new();
+    for top in ["manifest.jsonl", "folders.json", "summary.json"] {
+        if root.join(top).is_file() {
+            out.push(top.to_owned());
+        }
+    }
+    let mut tree = Vec::new();
+    for dir in ["mail", "quarantine"] {
+        if root.join(dir).is_dir() {
+            tree.push(format!("{dir}/"));
+        }
+        walk(root, Path::new(dir), &mut tree)?;
+    }
+    tree.sort_by(|a, b| a.as_bytes().cmp(b.as_bytes()));
+    out.extend(tree);
+    Ok(out)
+}
+
+fn walk(root: &Path, rel: &Path, out: &mut Vec<String>) -> Result<(), ZipError> {
+    let dir = root.join(rel);
+    let rd = match fs::read_dir(&dir) {
+        Ok(rd) => rd,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(source) => return Err(ZipError::Io { path: dir, source }),
+    };
+    for e in rd {
+        let e = e.map_err(|source| ZipError::Io {
+            path: dir.clone(),
+            source,
+        })?;
+        let child = rel.join(e.file_name());
+        let ft = e.file_type().map_err(|source| ZipError::Io {
+            path: root.join(&child),
+            source,
+        })?;
+        if ft.is_dir() {
+            // every directory gets an entry, so empty folders survive the trip
+            let s = child
+                .to_str()
+                .ok_or_else(|| ZipError::NotUtf8(root.join(&child)))?;
+            out.push(format!("{}/", s.replace(std::path::MAIN_SEPARATOR, "/")));
+            walk(root, &child, out)?;
+        } else if ft.is_file() {
+            let s = child
+                .to_str()
+                .ok_or_else(|| ZipError::NotUtf8(root.join(&child)))?;
+            out.push(s.replace(std::path::MAIN_SEPARATOR, "/"));
+        }
+    }
+    Ok(())
+}
+
+/// Writes `staging`'s tree to `output`.
+pub fn zip_user(staging: &Path, output: &Path) -> Result<ZipReport, ZipError> {
+    let _lock = reader::lock(staging)?;
+    if !staging.join("manifest.jsonl").is_file() {
+        return Err(ReadError::NotStaging(staging.to_path_buf()).into());
+    }
+    let files = list(staging)?;
+    let dir = output
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let tmp = tempfile::NamedTempFile::new_in(dir).map_err(|source| ZipError::Io {
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    let zerr = |source| ZipError::Zip {
+        path: output.to_path_buf(),
+        source,
+    };
+    let mut zw = ::zip::ZipWriter::new(tmp);
+    let base = SimpleFileOptions::default()
+        .compression_method(::zip::CompressionMethod::Deflated)
+        .compression_level(Some(6))
+        .last_modified_time(::zip::DateTime::default())
+        .unix_permissions(0o644);
+    let mut bytes_in = 0u64;
+    for rel in &files {
+        if rel.ends_with('/') {
+            zw.add_directory(rel.as_str(), base.unix_permissions(0o755))
+                .map_err(zerr)?;
+            continue;
+        }
+        let path = staging.join(rel);
+        let f = File::open(&path).map_err(|source| ZipError::Io {
+            path: path.clone(),
+            source,
+        })?;
+        let len = f
+            .metadata()
+            .map_err(|source| ZipError::Io {
+                path: path.clone(),
+                source,
+            })?
+            .len();
+        let opts = base.large_file(len >= u64::from(u32::MAX));
+        zw.start_file(rel.as_str(), opts).map_err(zerr)?;
+        let mut r = BufReader::with_capacity(256 * 1024, f);
+        io::copy(&mut r, &mut zw).map_err(|source| ZipError::Io {
+            path: path.clone(),
+            source,
+        })?;
+        bytes_in += len;
+    }
+    let tmp = zw.finish().map_err(zerr)?;
+    tmp.as_file().sync_all().map_err(|source| ZipError::Io {
+        path: tmp.path().to_path_buf(),
+        source,
+    })?;
+    tmp.persist(output).map_err(|e| ZipError::Io {
+        path: output.to_path_buf(),
+        source: e.error,
+    })?;
+    let bytes_out = fs::metadata(output).map(|m| m.len()).unwrap_or(0);
+    Ok(ZipReport {
+        staging: staging.to_path_buf(),
+        output: output.to_path_buf(),
+        entries: files.len() as u64,
+        bytes_in,
+        bytes_out,
+    })
+}

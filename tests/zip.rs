@@ -1,0 +1,157 @@
+//! `mailstage zip`: the archive passes `unzip -t`, holds exactly the staging tree
+//! (names in UTF-8, bytes equal), and the same tree gives the same bytes.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::Command;
+
+use common::{fixtures, mailstage};
+
+fn tree_files(root: &Path) -> BTreeMap<String, Vec<u8>> {
+    let mut out = BTreeMap::new();
+    for top in ["manifest.jsonl", "folders.json", "summary.json"] {
+        out.insert(top.to_owned(), std::fs::read(root.join(top)).unwrap());
+    }
+    for (k, v) in common::contents(root) {
+        let k = String::from_utf8(k).unwrap();
+        if k.starts_with("mail/") || k.starts_with("quarantine/") {
+            out.insert(k, v);
+        }
+    }
+    out
+}
+
+#[test]
+fn zip_is_valid_complete_utf8_and_deterministic() {
+    let t = tempfile::tempdir().unwrap();
+    let staging = t.path().join("staging");
+    for u in ["alice", "bob-fs"] {
+        let st = mailstage()
+            .arg("convert")
+            .arg(fixtures().join("maildir").join(u))
+            .arg("--out")
+            .arg(&staging)
+            .output()
+            .unwrap();
+        assert!(matches!(st.status.code(), Some(0 | 1)));
+    }
+    let alice = staging.join("alice");
+    let z1 = t.path().join("a1.zip");
+    let out = mailstage()
+        .arg("zip")
+        .arg(&alice)
+        .arg("-o")
+        .arg(&z1)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let test = Command::new("unzip").arg("-t").arg(&z1).output().unwrap();
+    assert!(
+        test.status.success(),
+        "{}",
+        String::from_utf8_lossy(&test.stdout)
+    );
+    assert!(String::from_utf8_lossy(&test.stdout).contains("No errors detected"));
+
+    // every entry equals the tree, and nothing else is in it
+    let x = t.path().join("x");
+    let st = Command::new("unzip")
+        .arg("-q")
+        .arg(&z1)
+        .arg("-d")
+        .arg(&x)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let want = tree_files(&alice);
+    let mut got = BTreeMap::new();
+    for top in ["manifest.jsonl", "folders.json", "summary.json"] {
+        got.insert(top.to_owned(), std::fs::read(x.join(top)).unwrap());
+    }
+    for (k, v) in common::contents(&x) {
+        got.insert(String::from_utf8(k).unwrap(), v);
+    }
+    assert_eq!(
+        got.keys().collect::<Vec<_>>(),
+        want.keys().collect::<Vec<_>>()
+    );
+    assert_eq!(got, want);
+    assert!(
+        want.keys().any(|k| k.contains("Entwürfe")),
+        "the fixture has a non-ASCII folder"
+    );
+    assert!(
+        !got.keys()
+            .any(|k| k.starts_with("upload/") || k.contains(".lock"))
+    );
+
+    // deterministic: again, after touching every file's mtime, same bytes
+    for k in want.keys().filter(|k| !k.ends_with('/')) {
+        let f = std::fs::File::options()
+            .write(true)
+            .open(alice.join(k))
+            .unwrap();
+        f.set_modified(std::time::SystemTime::now()).unwrap();
+    }
+    let z2 = t.path().join("a2.zip");
+    let out = mailstage()
+        .arg("zip")
+        .arg(&alice)
+        .arg("-o")
+        .arg(&z2)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(std::fs::read(&z1).unwrap(), std::fs::read(&z2).unwrap());
+
+    // batch form: one zip per user
+    let dir = t.path().join("zips");
+    let out = mailstage()
+        .arg("zip")
+        .arg(&alice)
+        .arg(staging.join("bob-fs"))
+        .arg("--out-dir")
+        .arg(&dir)
+        .arg("--json")
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let reports: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(reports.as_array().unwrap().len(), 2);
+    assert_eq!(
+        std::fs::read(dir.join("alice.zip")).unwrap(),
+        std::fs::read(&z1).unwrap()
+    );
+    assert!(
+        Command::new("unzip")
+            .arg("-tq")
+            .arg(dir.join("bob-fs.zip"))
+            .status()
+            .unwrap()
+            .success()
+    );
+
+    // not a staging tree: a clear error, exit 2
+    let out = mailstage()
+        .arg("zip")
+        .arg(t.path())
+        .arg("-o")
+        .arg(t.path().join("n.zip"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not a user's staging directory"));
+}
