@@ -4,60 +4,13 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::imap::{Proxy, TestServer, dump};
-use common::{gen_maildir, mailstage, manifest};
+use common::imap::{Proxy, TestServer, dump, run_json, staged};
+use common::{mailstage, manifest};
 use serde_json::Value;
-
-fn staged(n: u32, seed: u32) -> (tempfile::TempDir, PathBuf) {
-    let t = tempfile::tempdir().unwrap();
-    let src = t.path().join("src/u");
-    gen_maildir(&src, n, seed, &[]);
-    let out = mailstage()
-        .arg("convert")
-        .arg(&src)
-        .arg("--out")
-        .arg(t.path().join("staging"))
-        .output()
-        .unwrap();
-    assert!(matches!(out.status.code(), Some(0 | 1)));
-    let user = t.path().join("staging/u");
-    (t, user)
-}
-
-fn run(
-    cmd: &str,
-    user_dir: &Path,
-    port: u16,
-    login: &str,
-    pw: &Path,
-    extra: &[&str],
-) -> (i32, Value, String) {
-    let out = mailstage()
-        .arg(cmd)
-        .arg(user_dir)
-        .args([
-            "--host",
-            "127.0.0.1",
-            "--port",
-            &port.to_string(),
-            "--plain-insecure",
-        ])
-        .args(["--login", login, "--password-file"])
-        .arg(pw)
-        .args(extra)
-        .arg("--json")
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        serde_json::from_slice(&out.stdout).unwrap_or(Value::Null),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
 
 fn ctl(port: u16, user: &str, pw: &Path, args: &[&str]) -> String {
     let out = Command::new("python3")
@@ -131,7 +84,7 @@ fn rollback_restores_exactly(
     sent: &str,
     seed: u32,
 ) {
-    let (_t, user) = staged(120, seed);
+    let (_t, user) = staged(120, seed, &[]);
     let srv = TestServer::start(server_args);
     let pw = srv.adduser("r", "pw");
     preexisting(&user, srv.port, "r", &pw, sent);
@@ -139,16 +92,16 @@ fn rollback_restores_exactly(
     let proxy = proxy_args.map(|a| Proxy::start(srv.port, a));
     let port = proxy.as_ref().map_or(srv.port, |p| p.port);
 
-    let (code, rep, err) = run("upload", &user, port, "r", &pw, &[]);
+    let (code, rep, err) = run_json("upload", &user, port, "r", &pw, &[]);
     assert_eq!(code, 0, "{err}\n{rep}");
-    let (code, v, err) = run("verify", &user, port, "r", &pw, &[]);
+    let (code, v, err) = run_json("verify", &user, port, "r", &pw, &[]);
     assert_eq!(code, 0, "{err}\n{v}");
     assert_eq!(v["present"], v["expected"]);
     assert_eq!(v["other"], 6, "the user's own messages are 'other': {v}");
     assert_ne!(state(srv.port, "r", &pw), before);
 
     // dry run: lists, changes nothing
-    let (code, dry, err) = run("rollback", &user, port, "r", &pw, &["--dry-run"]);
+    let (code, dry, err) = run_json("rollback", &user, port, "r", &pw, &["--dry-run"]);
     assert_eq!(code, 0, "{err}");
     assert_eq!(
         dry["would_remove"].as_array().unwrap().len() as u64,
@@ -156,11 +109,11 @@ fn rollback_restores_exactly(
     );
     let uidplus = proxy_args.is_none_or(|a| !a.contains(&"--no-uidplus"));
     if !uidplus {
-        let (code, _, err) = run("rollback", &user, port, "r", &pw, &[]);
+        let (code, _, err) = run_json("rollback", &user, port, "r", &pw, &[]);
         assert_eq!(code, 1, "needs --force without UIDPLUS");
         assert!(err.contains("--force"), "{err}");
     }
-    let (code, rb, err) = run("rollback", &user, port, "r", &pw, &["--force"]);
+    let (code, rb, err) = run_json("rollback", &user, port, "r", &pw, &["--force"]);
     assert_eq!(code, 0, "{err}\n{rb}");
     assert_eq!(rb["removed"], rep["uploaded"]);
     assert_eq!(
@@ -170,15 +123,15 @@ fn rollback_restores_exactly(
     );
 
     // verify now shows none of ours; a second rollback has nothing to do
-    let (code, v, _) = run("verify", &user, port, "r", &pw, &[]);
+    let (code, v, _) = run_json("verify", &user, port, "r", &pw, &[]);
     assert_eq!(code, 1);
     assert_eq!(v["present"], 0);
     assert_eq!(v["other"], 6);
-    let (code, rb, _) = run("rollback", &user, port, "r", &pw, &["--force"]);
+    let (code, rb, _) = run_json("rollback", &user, port, "r", &pw, &["--force"]);
     assert_eq!(code, 0);
     assert_eq!(rb["removed"], 0);
     // and a later upload starts clean
-    let (code, rep2, _) = run("upload", &user, port, "r", &pw, &[]);
+    let (code, rep2, _) = run_json("upload", &user, port, "r", &pw, &[]);
     assert_eq!(code, 0);
     assert_eq!(rep2["uploaded"], rep["uploaded"]);
 }
@@ -205,7 +158,7 @@ fn rollback_restores_the_mailbox_without_uidplus() {
 
 #[test]
 fn sigkilled_uploads_then_rollback_leave_only_the_users_mail() {
-    let (_t, user) = staged(250, 24);
+    let (_t, user) = staged(250, 24, &[]);
     let srv = TestServer::start(&[]);
     let pw = srv.adduser("k", "pw");
     preexisting(&user, srv.port, "k", &pw, "Sent");
@@ -241,17 +194,17 @@ fn sigkilled_uploads_then_rollback_leave_only_the_users_mail() {
         dump(srv.port, "k", &pw).len() > before.0.len(),
         "something was uploaded"
     );
-    let (code, rb, err) = run("rollback", &user, proxy.port, "k", &pw, &[]);
+    let (code, rb, err) = run_json("rollback", &user, proxy.port, "k", &pw, &[]);
     assert_eq!(code, 0, "{err}\n{rb}");
     assert_eq!(state(srv.port, "k", &pw), before);
 }
 
 #[test]
 fn verify_catches_what_changed_on_the_server() {
-    let (_t, user) = staged(60, 25);
+    let (_t, user) = staged(60, 25, &[]);
     let srv = TestServer::start(&[]);
     let pw = srv.adduser("v", "pw");
-    let (code, _, err) = run("upload", &user, srv.port, "v", &pw, &[]);
+    let (code, _, err) = run_json("upload", &user, srv.port, "v", &pw, &[]);
     assert_eq!(code, 0, "{err}");
     let d = dump(srv.port, "v", &pw);
     let inbox: Vec<&Value> = d.iter().filter(|m| m["folder"] == "INBOX").collect();
@@ -333,7 +286,7 @@ fn verify_catches_what_changed_on_the_server() {
         ],
     );
 
-    let (code, v, err) = run("verify", &user, srv.port, "v", &pw, &[]);
+    let (code, v, err) = run_json("verify", &user, srv.port, "v", &pw, &[]);
     assert_eq!(code, 1, "{err}\n{v}");
     assert_eq!(v["missing"], 1, "{v}");
     assert_eq!(v["duplicated"], 1, "{v}");
@@ -364,14 +317,14 @@ fn verify_catches_what_changed_on_the_server() {
     let list = std::fs::read_to_string(v["missing_list"].as_str().unwrap()).unwrap();
     assert_eq!(list.trim(), kinds("missing")[0]);
     // the next upload sends exactly the missing one
-    let (code, rep, _) = run("upload", &user, srv.port, "v", &pw, &[]);
+    let (code, rep, _) = run_json("upload", &user, srv.port, "v", &pw, &[]);
     assert_eq!(code, 0);
     assert_eq!(rep["uploaded"], 1);
-    let (_, v, _) = run("verify", &user, srv.port, "v", &pw, &[]);
+    let (_, v, _) = run_json("verify", &user, srv.port, "v", &pw, &[]);
     assert_eq!(v["missing"], 0);
     // rollback takes the extra copy and the re-dated one too (exact copies at or
     // above the floor, matched by content), and leaves the user's own message
-    let (code, rb, err) = run("rollback", &user, srv.port, "v", &pw, &[]);
+    let (code, rb, err) = run_json("rollback", &user, srv.port, "v", &pw, &[]);
     assert_eq!(code, 0, "{err}");
     assert!(rb["removed"].as_u64().unwrap() >= 60, "{rb}");
     let left = dump(srv.port, "v", &pw);

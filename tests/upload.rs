@@ -6,50 +6,16 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::path::Path;
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::imap::{Proxy, TestServer, dump};
-use common::{gen_maildir, mailstage, manifest};
+use common::imap::{Proxy, TestServer, dump, run_json, staged};
+use common::{mailstage, manifest};
 use serde_json::Value;
 
-/// Converts a generated Maildir of `n` messages; returns (tempdir, user staging dir).
-fn staged(n: u32, seed: u32, extra: &[&str]) -> (tempfile::TempDir, PathBuf) {
-    let t = tempfile::tempdir().unwrap();
-    let src = t.path().join("src/u");
-    gen_maildir(&src, n, seed, extra);
-    let out = mailstage()
-        .arg("convert")
-        .arg(&src)
-        .arg("--out")
-        .arg(t.path().join("staging"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.code() == Some(0) || out.status.code() == Some(1),
-        "convert failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let user = t.path().join("staging/u");
-    (t, user)
-}
-
 fn upload_cmd(user_dir: &Path, port: u16, login: &str, pw: &Path, extra: &[&str]) -> Command {
-    let mut c = mailstage();
-    c.arg("upload")
-        .arg(user_dir)
-        .args([
-            "--host",
-            "127.0.0.1",
-            "--port",
-            &port.to_string(),
-            "--plain-insecure",
-        ])
-        .args(["--login", login, "--password-file"])
-        .arg(pw)
-        .args(extra);
-    c
+    common::imap::command("upload", user_dir, port, login, pw, extra)
 }
 
 fn upload_json(
@@ -59,13 +25,7 @@ fn upload_json(
     pw: &Path,
     extra: &[&str],
 ) -> (i32, Value, String) {
-    let out: Output = upload_cmd(user_dir, port, login, pw, extra)
-        .arg("--json")
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    let v = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
-    (out.status.code().unwrap_or(-1), v, stderr)
+    run_json("upload", user_dir, port, login, pw, extra)
 }
 
 /// Where a staged folder lands on a server with the given special folders.

@@ -188,19 +188,14 @@ fn base_options(
     login: &str,
     password_file: Option<&Path>,
 ) -> Result<UploadOptions> {
-    struct A<'a> {
-        conn: &'a ConnArgs,
-        flags: &'a FlagArgs,
-    }
-    let args = A { conn, flags };
-    let security = if args.conn.starttls {
+    let security = if conn.starttls {
         Security::StartTls
-    } else if args.conn.plain_insecure {
+    } else if conn.plain_insecure {
         Security::PlainInsecure
     } else {
         Security::Tls
     };
-    if args.conn.danger_accept_invalid_certs {
+    if conn.danger_accept_invalid_certs {
         eprintln!(
             "mailstage: WARNING: --danger-accept-invalid-certs: the server's certificate is \
              not checked; anyone on the network path can read the password and the mail"
@@ -212,18 +207,18 @@ fn base_options(
              the network in the clear"
         );
     }
-    let port = args.conn.port.unwrap_or(match security {
+    let port = conn.port.unwrap_or(match security {
         Security::Tls => 993,
         _ => 143,
     });
-    let credentials = if let Some(cmd) = &args.conn.oauth2_token_cmd {
+    let credentials = if let Some(cmd) = &conn.oauth2_token_cmd {
         Credentials::OAuth2 {
             user: login.to_owned(),
             token_cmd: cmd.clone(),
         }
     } else {
-        let password = read_secret(args.conn, password_file)?;
-        match &args.conn.admin_login {
+        let password = read_secret(conn, password_file)?;
+        match &conn.admin_login {
             Some(admin) if admin.contains('\\') => Credentials::Password {
                 login: format!("{admin}\\{login}"),
                 password,
@@ -243,25 +238,25 @@ fn base_options(
     };
     Ok(UploadOptions {
         server: ServerConfig {
-            host: args.conn.host.clone(),
+            host: conn.host.clone(),
             port,
             security,
-            ca_file: args.conn.ca_file.clone(),
-            danger_accept_invalid_certs: args.conn.danger_accept_invalid_certs,
-            timeout: Duration::from_secs(args.conn.timeout.max(1)),
+            ca_file: conn.ca_file.clone(),
+            danger_accept_invalid_certs: conn.danger_accept_invalid_certs,
+            timeout: Duration::from_secs(conn.timeout.max(1)),
             credentials,
         },
         mailbox: login.to_owned(),
-        mark_seen: args.flags.mark_seen,
-        keep_deleted: args.flags.keep_deleted,
-        keep_keywords: args.flags.keep_keyword.clone(),
-        drop_keywords: args.flags.drop_keyword.clone(),
-        exclude_folders: args.flags.exclude_folder.clone(),
+        mark_seen: flags.mark_seen,
+        keep_deleted: flags.keep_deleted,
+        keep_keywords: flags.keep_keyword.clone(),
+        drop_keywords: flags.drop_keyword.clone(),
+        exclude_folders: flags.exclude_folder.clone(),
         max_size: None,
         connections: 1,
         max_in_flight: 32,
         dry_run: false,
-        merge_case_folders: args.flags.merge_case_folders,
+        merge_case_folders: flags.merge_case_folders,
         progress: false,
         max_reconnects: 10,
     })

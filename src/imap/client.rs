@@ -152,6 +152,13 @@ pub struct FetchedMeta {
     pub body: Option<Vec<u8>>,
 }
 
+/// One response as the waiting loops see it.
+enum Event {
+    Done(Completion),
+    Continue(String),
+    Other(Response),
+}
+
 /// An open, logged-in (or not yet) IMAP connection.
 pub struct Connection {
     io: BufReader<Stream>,
@@ -280,11 +287,6 @@ impl Connection {
         Ok(())
     }
 
-    /// Bytes written but not yet flushed.
-    pub fn buffered_out(&self) -> usize {
-        self.out.len()
-    }
-
     /// Runs one command (without literals) to completion.
     pub fn run(&mut self, cmd: &[u8]) -> Result<Done, ImapError> {
         let tag = self.tag();
@@ -308,44 +310,61 @@ impl Connection {
         Ok(done)
     }
 
+    /// One response, sorted: a completion, a continuation request, or anything else.
+    /// `BYE` is an error: the connection is going away.
+    fn next_event(&mut self) -> Result<Event, ImapError> {
+        Ok(match self.read()? {
+            Response::Tagged {
+                tag,
+                status,
+                code,
+                text,
+            } => Event::Done(Completion {
+                tag,
+                status,
+                code,
+                text,
+            }),
+            Response::Condition {
+                status: Status::Bye,
+                text,
+                ..
+            } => return Err(ImapError::Bye(text)),
+            Response::Continue(text) => Event::Continue(text),
+            other => Event::Other(other),
+        })
+    }
+
     fn wait_for(&mut self, tag: &str) -> Result<Done, ImapError> {
+        self.wait_for_with(tag, |_, text| {
+            Err(ImapError::Protocol(format!(
+                "unexpected continuation request: + {text}"
+            )))
+        })
+    }
+
+    /// Reads until `tag` completes, collecting untagged responses and queueing other
+    /// commands' completions; `on_continue` answers a `+`.
+    fn wait_for_with(
+        &mut self,
+        tag: &str,
+        mut on_continue: impl FnMut(&mut Self, String) -> Result<(), ImapError>,
+    ) -> Result<Done, ImapError> {
         let mut untagged = Vec::new();
         loop {
-            match self.read()? {
-                Response::Tagged {
-                    tag: t,
-                    status,
-                    code,
-                    text,
-                } => {
-                    let c = Completion {
-                        tag: t,
-                        status,
-                        code,
-                        text,
-                    };
-                    if c.tag == tag {
-                        if self.caps_from_code(&c.code) {
-                            self.caps_after_login = true;
-                        }
-                        return Ok(Done {
-                            completion: c,
-                            untagged,
-                        });
+            match self.next_event()? {
+                Event::Done(c) if c.tag == tag => {
+                    if self.caps_from_code(&c.code) {
+                        self.caps_after_login = true;
                     }
-                    self.completions.push_back(c);
+                    return Ok(Done {
+                        completion: c,
+                        untagged,
+                    });
                 }
-                Response::Condition {
-                    status: Status::Bye,
-                    text,
-                    ..
-                } => return Err(ImapError::Bye(text)),
-                Response::Continue(text) => {
-                    return Err(ImapError::Protocol(format!(
-                        "unexpected continuation request: + {text}"
-                    )));
-                }
-                other => untagged.push(other),
+                Event::Done(c) => self.completions.push_back(c),
+                Event::Continue(text) => on_continue(self, text)?,
+                Event::Other(r) => untagged.push(r),
             }
         }
     }
@@ -357,31 +376,14 @@ impl Connection {
         }
         self.flush()?;
         loop {
-            match self.read()? {
-                Response::Tagged {
-                    tag,
-                    status,
-                    code,
-                    text,
-                } => {
-                    return Ok(Completion {
-                        tag,
-                        status,
-                        code,
-                        text,
-                    });
-                }
-                Response::Condition {
-                    status: Status::Bye,
-                    text,
-                    ..
-                } => return Err(ImapError::Bye(text)),
-                Response::Continue(text) => {
+            match self.next_event()? {
+                Event::Done(c) => return Ok(c),
+                Event::Continue(text) => {
                     return Err(ImapError::Protocol(format!(
                         "unexpected continuation request: + {text}"
                     )));
                 }
-                _ => {}
+                Event::Other(_) => {}
             }
         }
     }
@@ -443,31 +445,11 @@ impl Connection {
     /// answer for `tag` itself means the server refused the command.
     fn await_continuation(&mut self, tag: &str) -> Result<Option<Completion>, ImapError> {
         loop {
-            match self.read()? {
-                Response::Continue(_) => return Ok(None),
-                Response::Tagged {
-                    tag: t,
-                    status,
-                    code,
-                    text,
-                } => {
-                    let c = Completion {
-                        tag: t,
-                        status,
-                        code,
-                        text,
-                    };
-                    if c.tag == tag {
-                        return Ok(Some(c));
-                    }
-                    self.completions.push_back(c);
-                }
-                Response::Condition {
-                    status: Status::Bye,
-                    text,
-                    ..
-                } => return Err(ImapError::Bye(text)),
-                _ => {}
+            match self.next_event()? {
+                Event::Continue(_) => return Ok(None),
+                Event::Done(c) if c.tag == tag => return Ok(Some(c)),
+                Event::Done(c) => self.completions.push_back(c),
+                Event::Other(_) => {}
             }
         }
     }
@@ -554,50 +536,29 @@ impl Connection {
         }
         self.out.extend_from_slice(b"\r\n");
         self.flush()?;
-        let mut untagged = Vec::new();
-        loop {
-            match self.read()? {
-                Response::Continue(_) => {
-                    if !sent_initial {
-                        self.out.extend_from_slice(initial);
-                        sent_initial = true;
-                    }
-                    self.out.extend_from_slice(b"\r\n");
-                    self.flush()?;
-                }
-                Response::Tagged {
-                    tag: t,
-                    status,
-                    code,
-                    text,
-                } if t == tag => {
-                    if self.caps_from_code(&code) {
-                        self.caps_after_login = true;
-                    }
-                    return Ok(Done {
-                        completion: Completion {
-                            tag: t,
-                            status,
-                            code,
-                            text,
-                        },
-                        untagged,
-                    });
-                }
-                Response::Condition {
-                    status: Status::Bye,
-                    text,
-                    ..
-                } => return Err(ImapError::Bye(text)),
-                other => untagged.push(other),
+        self.wait_for_with(&tag, |conn, _challenge| {
+            if !sent_initial {
+                conn.out.extend_from_slice(initial);
+                sent_initial = true;
             }
-        }
+            conn.out.extend_from_slice(b"\r\n");
+            conn.flush()
+        })
     }
 
     /// `LIST "" "*"`: every mailbox with its attributes (RFC 3501 §6.3.8; special-use
     /// attributes per RFC 6154 come in the same list on Dovecot and Exchange).
     pub fn list_all(&mut self) -> Result<Vec<ListEntry>, ImapError> {
         self.list_cmd(b"LIST \"\" \"*\"", "LIST")
+    }
+
+    /// The hierarchy separator, from `LIST "" ""` (RFC 3501 §6.3.8); `None` for a
+    /// flat server.
+    pub fn hierarchy_separator(&mut self) -> Result<Option<u8>, ImapError> {
+        Ok(self
+            .list_cmd(b"LIST \"\" \"\"", "LIST")?
+            .into_iter()
+            .find_map(|e| e.separator))
     }
 
     /// `LSUB "" "*"`: subscribed mailboxes.

@@ -166,14 +166,16 @@ impl Write for Stream {
 
 fn tls_config(cfg: &ServerConfig) -> Result<Arc<rustls::ClientConfig>, ImapError> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let builder = rustls::ClientConfig::builder_with_provider(provider)
+    let algorithms = provider.signature_verification_algorithms;
+    let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
         .map_err(|e| ImapError::Tls(e.to_string()))?;
-    let config = if cfg.danger_accept_invalid_certs {
-        builder
-            .dangerous()
-            .with_custom_certificate_verifier(Arc::new(NoVerify))
-            .with_no_client_auth()
+    let verifier = if cfg.danger_accept_invalid_certs {
+        CertVerifier {
+            webpki: None,
+            pinned: Vec::new(),
+            algorithms,
+        }
     } else {
         let mut roots = rustls::RootCertStore::empty();
         let mut pinned = Vec::new();
@@ -201,17 +203,20 @@ fn tls_config(cfg: &ServerConfig) -> Result<Arc<rustls::ClientConfig>, ImapError
                 }
             }
         }
-        let inner = rustls::client::WebPkiServerVerifier::builder_with_provider(
-            Arc::new(roots),
-            Arc::new(rustls::crypto::ring::default_provider()),
-        )
-        .build()
-        .map_err(|e| ImapError::Tls(e.to_string()))?;
-        builder
-            .dangerous()
-            .with_custom_certificate_verifier(Arc::new(PinnedOrWebPki { inner, pinned }))
-            .with_no_client_auth()
+        let webpki =
+            rustls::client::WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider)
+                .build()
+                .map_err(|e| ImapError::Tls(e.to_string()))?;
+        CertVerifier {
+            webpki: Some(webpki),
+            pinned,
+            algorithms,
+        }
     };
+    let config = builder
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(verifier))
+        .with_no_client_auth();
     Ok(Arc::new(config))
 }
 
@@ -390,18 +395,24 @@ pub(crate) fn buffered(s: Stream) -> BufReader<Stream> {
     BufReader::with_capacity(64 * 1024, s)
 }
 
-/// The normal WebPKI check, plus: a server certificate that is byte-for-byte one of
-/// the certificates in `--ca-file` is trusted. A self-signed server certificate is its
-/// own CA (basic constraints CA:TRUE), which WebPKI refuses as an end entity
-/// (`CaUsedAsEndEntity`); naming that exact certificate is pinning it, which is at
-/// least as strong as a CA check.
+/// The server certificate check.
+///
+/// `webpki: Some`: the normal WebPKI check, plus: a server certificate that is
+/// byte-for-byte one of the certificates in `--ca-file` is trusted. A self-signed
+/// server certificate is its own CA (basic constraints CA:TRUE), which WebPKI refuses
+/// as an end entity (`CaUsedAsEndEntity`); naming that exact certificate is pinning
+/// it, which is at least as strong as a CA check.
+///
+/// `webpki: None`: `--danger-accept-invalid-certs`, any certificate. The handshake
+/// signatures are still checked either way.
 #[derive(Debug)]
-struct PinnedOrWebPki {
-    inner: Arc<rustls::client::WebPkiServerVerifier>,
+struct CertVerifier {
+    webpki: Option<Arc<rustls::client::WebPkiServerVerifier>>,
     pinned: Vec<CertificateDer<'static>>,
+    algorithms: rustls::crypto::WebPkiSupportedAlgorithms,
 }
 
-impl rustls::client::danger::ServerCertVerifier for PinnedOrWebPki {
+impl rustls::client::danger::ServerCertVerifier for CertVerifier {
     fn verify_server_cert(
         &self,
         end_entity: &CertificateDer<'_>,
@@ -410,15 +421,12 @@ impl rustls::client::danger::ServerCertVerifier for PinnedOrWebPki {
         ocsp_response: &[u8],
         now: rustls::pki_types::UnixTime,
     ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
-        match self.inner.verify_server_cert(
-            end_entity,
-            intermediates,
-            server_name,
-            ocsp_response,
-            now,
-        ) {
-            Ok(v) => Ok(v),
-            Err(e) => {
+        let Some(webpki) = &self.webpki else {
+            return Ok(rustls::client::danger::ServerCertVerified::assertion());
+        };
+        webpki
+            .verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
+            .or_else(|e| {
                 if self
                     .pinned
                     .iter()
@@ -428,8 +436,7 @@ impl rustls::client::danger::ServerCertVerifier for PinnedOrWebPki {
                 } else {
                     Err(e)
                 }
-            }
-        }
+            })
     }
 
     fn verify_tls12_signature(
@@ -438,7 +445,7 @@ impl rustls::client::danger::ServerCertVerifier for PinnedOrWebPki {
         cert: &CertificateDer<'_>,
         dss: &rustls::DigitallySignedStruct,
     ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        self.inner.verify_tls12_signature(message, cert, dss)
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.algorithms)
     }
 
     fn verify_tls13_signature(
@@ -447,52 +454,11 @@ impl rustls::client::danger::ServerCertVerifier for PinnedOrWebPki {
         cert: &CertificateDer<'_>,
         dss: &rustls::DigitallySignedStruct,
     ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        self.inner.verify_tls13_signature(message, cert, dss)
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algorithms)
     }
 
     fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
-        self.inner.supported_verify_schemes()
-    }
-}
-
-/// Accepts every certificate: `--danger-accept-invalid-certs`.
-#[derive(Debug)]
-struct NoVerify;
-
-impl rustls::client::danger::ServerCertVerifier for NoVerify {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: rustls::pki_types::UnixTime,
-    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
-        Ok(rustls::client::danger::ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        _message: &[u8],
-        _cert: &CertificateDer<'_>,
-        _dss: &rustls::DigitallySignedStruct,
-    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        Ok(rustls::client::danger::HandshakeSignatureValid::assertion())
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        _message: &[u8],
-        _cert: &CertificateDer<'_>,
-        _dss: &rustls::DigitallySignedStruct,
-    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        Ok(rustls::client::danger::HandshakeSignatureValid::assertion())
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
-        rustls::crypto::ring::default_provider()
-            .signature_verification_algorithms
-            .supported_schemes()
+        self.algorithms.supported_schemes()
     }
 }
 

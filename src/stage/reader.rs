@@ -174,9 +174,8 @@ impl StagedIndex {
         })
     }
 
-    /// Reads the staged message file of `entry`.
-    pub fn message(&self, entry: &Entry) -> Result<Vec<u8>, ReadError> {
-        let rel = entry.path.as_deref().unwrap_or("");
+    /// Reads the staged message file at `rel` (a manifest `path`).
+    pub fn message(&self, rel: &str) -> Result<Vec<u8>, ReadError> {
         let path = self.root.join(rel);
         fs::read(&path).map_err(|source| ReadError::Io { path, source })
     }

@@ -58,9 +58,6 @@ pub enum Record {
         uidvalidity: u32,
         /// UIDNEXT before anything was sent.
         uidnext: u32,
-        /// Whether mailstage created the folder.
-        #[serde(default)]
-        created: bool,
     },
     /// About to APPEND.
     Send {
@@ -309,17 +306,15 @@ impl Journal {
             Record::Session { .. } => {}
             Record::Folder {
                 folder,
-                server_folder,
                 uidvalidity,
                 uidnext,
-                created,
+                ..
             } => {
                 let e = self
                     .floors
                     .entry((folder.clone(), *uidvalidity))
                     .or_insert(*uidnext);
                 *e = (*e).min(*uidnext);
-                let _ = (folder, created, server_folder);
             }
             Record::Send { path, .. } => {
                 let k = key(path);
@@ -446,12 +441,6 @@ impl Journal {
     pub fn created_folders(&self) -> &std::collections::HashSet<String> {
         &self.created
     }
-
-    /// UIDs already claimed by journal entries in a folder with this UIDVALIDITY are
-    /// not tracked by folder here; callers pass the set they build per folder.
-    pub fn states(&self) -> impl Iterator<Item = (&u128, &State)> {
-        self.states.iter()
-    }
 }
 
 #[cfg(test)]
@@ -469,7 +458,6 @@ mod tests {
                 server_folder: "INBOX".into(),
                 uidvalidity: 7,
                 uidnext: 5,
-                created: false,
             })
             .unwrap();
             for n in ["a", "b", "c"] {

@@ -212,7 +212,6 @@ struct Ctx<'a> {
     resent: Mutex<HashSet<u32>>,
     /// Folders already recorded with a `folder` record in this session.
     folder_recorded: Mutex<HashSet<u32>>,
-    created: HashSet<u32>,
 }
 
 fn excluded(folder: &str, excludes: &[String]) -> bool {
@@ -263,29 +262,18 @@ pub fn upload(staging: &Path, opts: &UploadOptions) -> Result<UploadReport, Uplo
     names.extend(index.empty_folders());
     by_folder.resize(names.len(), Vec::new());
 
-    let sep_list = conn.run_checked(b"LIST \"\" \"\"")?;
-    let separator = sep_list.untagged.iter().find_map(|r| match r {
-        imap::proto::Response::Untagged(v) if v.len() >= 3 => match &v[2] {
-            imap::proto::Value::Str(s) if s.len() == 1 => Some(s[0]),
-            imap::proto::Value::Atom(a) if a.len() == 1 => Some(a.as_bytes()[0]),
-            _ => None,
-        },
-        _ => None,
-    });
-    let list = conn.list_all()?;
+    let (mut plans, _) = survey::plan_folders(&mut conn, &names, opts)?;
+    for (i, p) in plans.iter().enumerate() {
+        if matches!(p, FolderPlan::Problem(e) if e == survey::EXCLUDED) {
+            report.skipped += by_folder[i].len() as u64;
+        }
+    }
     let subscribed: HashSet<Vec<u8>> = conn
         .lsub_all()
         .unwrap_or_default()
         .into_iter()
         .map(|e| e.name)
         .collect();
-    let mut plans = plan::plan(&names, &list, separator, opts.merge_case_folders);
-    for (i, name) in names.iter().enumerate() {
-        if excluded(name, &opts.exclude_folders) {
-            report.skipped += by_folder[i].len() as u64;
-            plans[i] = FolderPlan::Problem("excluded by --exclude-folder".into());
-        }
-    }
 
     // Create (and subscribe) before any APPEND.
     let mut created = HashSet::new();
@@ -418,7 +406,6 @@ pub fn upload(staging: &Path, opts: &UploadOptions) -> Result<UploadReport, Uplo
         by_folder,
         folder_recorded: Mutex::new(HashSet::new()),
         resent: Mutex::new(HashSet::new()),
-        created,
     };
 
     // Folders, biggest first, shared by the connections.
@@ -479,22 +466,23 @@ pub fn upload(staging: &Path, opts: &UploadOptions) -> Result<UploadReport, Uplo
     let in_scope: u64 = report
         .folders
         .iter()
-        .filter(|f| f.problem.as_deref() != Some("excluded by --exclude-folder"))
+        .filter(|f| f.problem.as_deref() != Some(survey::EXCLUDED))
         .map(|f| f.messages)
         .sum();
     report.complete = report.failed.is_empty()
-        && report.folders.iter().all(|f| {
-            f.problem.is_none() || f.problem.as_deref() == Some("excluded by --exclude-folder")
-        })
+        && report
+            .folders
+            .iter()
+            .all(|f| f.problem.is_none() || f.problem.as_deref() == Some(survey::EXCLUDED))
         && report.on_server() == in_scope;
     report.seconds = started.elapsed().as_secs_f64();
-    write_last_report(staging, &jpath, &report);
+    write_last_report(&jpath, &report);
     Ok(report)
 }
 
 /// Keeps the last report beside the journal (`<journal>.last.json`) for `report` and
 /// for admins' scripts. Best effort: the journal is the authority.
-fn write_last_report(_staging: &Path, jpath: &Path, report: &UploadReport) {
+fn write_last_report(jpath: &Path, report: &UploadReport) {
     let p = jpath.with_extension("last.json");
     if let Ok(json) = serde_json::to_vec_pretty(report) {
         let _ = crate::stage::writer::write_small_file(&p, &json);
@@ -527,11 +515,11 @@ fn run_folder(
             }
         }
         let Some(c) = conn.as_mut() else { continue };
-        match send::upload_folder(ctx, c, folder) {
+        let mut progressed = false;
+        match send::upload_folder(ctx, c, folder, &mut progressed) {
             Ok(()) => return Ok(()),
-            Err(send::FolderError::Journal(e)) => return Err(e.into()),
-            Err(send::FolderError::Stage(e)) => return Err(e.into()),
-            Err(send::FolderError::Imap { error, progressed }) => {
+            Err(e @ (UploadError::Journal(_) | UploadError::Stage(_))) => return Err(e),
+            Err(UploadError::Imap(error)) => {
                 *conn = None;
                 if progressed {
                     attempts = 0;

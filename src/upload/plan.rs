@@ -83,19 +83,9 @@ pub fn plan(
                 .map(move |a| (a.to_ascii_lowercase(), e.name.as_slice()))
         })
         .collect();
-    let mut planned_wires: HashSet<Vec<u8>> = HashSet::new();
-
     folders
         .iter()
-        .map(|f| {
-            let p = plan_one(f, &existing, &folded, &special, separator, merge_case);
-            if let FolderPlan::Go { parents, wire, .. } = &p {
-                // a parent planned by an earlier folder is created only once
-                planned_wires.insert(wire.clone());
-                let _ = parents;
-            }
-            p
-        })
+        .map(|f| plan_one(f, &existing, &folded, &special, separator, merge_case))
         .collect()
 }
 

@@ -222,9 +222,9 @@ pub fn rollback(
         fr.protected = survey::expunge_exact(&mut sv.conn, &mut rec, name, info.uidvalidity, &uids)
             .map_err(RollbackError::from)?;
         // Removed: the expunged ones and the ones already gone alike.
-        for &k in &(0..cand.len()).collect::<Vec<_>>() {
+        for c in &cand {
             journal.record(&Record::Removed {
-                path: cand[k].path.clone(),
+                path: c.path.clone(),
             })?;
         }
         journal.sync()?;

@@ -24,12 +24,11 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, FixedOffset};
 
-use super::journal::{JournalError, Record, State};
+use super::journal::{Record, State};
 use super::plan::FolderPlan;
-use super::{Ctx, Failure};
-use crate::imap::{self, AppendItem, Connection, FetchedMeta, ImapError, Sent, Status};
+use super::{Ctx, Failure, UploadError};
+use crate::imap::{self, AppendItem, Connection, FetchedMeta, Sent, Status};
 use crate::stage::Entry;
-use crate::stage::reader::ReadError;
 
 /// Literals above this size are synchronizing: the server can refuse the size before
 /// the bytes are sent.
@@ -56,30 +55,6 @@ const CHUNK: usize = if cfg!(debug_assertions) { 40 } else { 2000 };
 /// More uncertain messages than this are looked up with one bulk FETCH instead of a
 /// SEARCH each.
 const SEARCH_EACH_MAX: usize = 8;
-
-/// Why a folder stopped.
-#[derive(Debug)]
-pub(super) enum FolderError {
-    /// The connection failed; `progressed` says whether anything was done first.
-    Imap {
-        error: ImapError,
-        progressed: bool,
-    },
-    Journal(JournalError),
-    Stage(ReadError),
-}
-
-impl From<JournalError> for FolderError {
-    fn from(e: JournalError) -> Self {
-        FolderError::Journal(e)
-    }
-}
-
-impl From<ReadError> for FolderError {
-    fn from(e: ReadError) -> Self {
-        FolderError::Stage(e)
-    }
-}
 
 /// One message of the folder as the uploader needs it.
 #[derive(Debug, Clone)]
@@ -113,11 +88,14 @@ struct Run<'c, 'a> {
     progressed: bool,
 }
 
+/// Uploads folder `folder` on `conn`. `progressed` is set when anything was stored,
+/// so that the caller's reconnect budget counts attempts without progress.
 pub(super) fn upload_folder(
     ctx: &Ctx<'_>,
     conn: &mut Connection,
     folder: u32,
-) -> Result<(), FolderError> {
+    progressed: &mut bool,
+) -> Result<(), UploadError> {
     let FolderPlan::Go { wire, display, .. } = &ctx.plans[folder as usize] else {
         return Ok(());
     };
@@ -133,36 +111,9 @@ pub(super) fn upload_folder(
         wire: wire.clone(),
         progressed: false,
     };
-    run.go(conn).map_err(|e| match e {
-        Step::Imap(error) => FolderError::Imap {
-            error,
-            progressed: run.progressed,
-        },
-        Step::Journal(e) => FolderError::Journal(e),
-        Step::Stage(e) => FolderError::Stage(e),
-    })
-}
-
-enum Step {
-    Imap(ImapError),
-    Journal(JournalError),
-    Stage(ReadError),
-}
-
-impl From<ImapError> for Step {
-    fn from(e: ImapError) -> Self {
-        Step::Imap(e)
-    }
-}
-impl From<JournalError> for Step {
-    fn from(e: JournalError) -> Self {
-        Step::Journal(e)
-    }
-}
-impl From<ReadError> for Step {
-    fn from(e: ReadError) -> Self {
-        Step::Stage(e)
-    }
+    let result = run.go(conn);
+    *progressed = run.progressed;
+    result
 }
 
 impl Run<'_, '_> {
@@ -180,7 +131,7 @@ impl Run<'_, '_> {
         self.ctx.stats.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn go(&mut self, conn: &mut Connection) -> Result<(), Step> {
+    fn go(&mut self, conn: &mut Connection) -> Result<(), UploadError> {
         let slots = &self.ctx.by_folder[self.folder as usize];
         let first_visit = {
             let mut seen = self
@@ -283,7 +234,6 @@ impl Run<'_, '_> {
                             server_folder: super::plan::display_name(&self.wire),
                             uidvalidity: validity,
                             uidnext: info.uidnext.max(1),
-                            created: self.ctx.created.contains(&self.folder),
                         })?;
                     }
                     // UIDs from before mailstage's first send are never claimed. With
@@ -423,7 +373,7 @@ impl Run<'_, '_> {
         conn: &mut Connection,
         floor: u32,
         validity: u32,
-    ) -> Result<(), Step> {
+    ) -> Result<(), UploadError> {
         let info = conn.select(&self.wire, false)?;
         if info.uidvalidity != validity {
             return Ok(());
@@ -463,13 +413,7 @@ impl Run<'_, '_> {
             }
             Ok(())
         };
-        super::survey::expunge_exact(conn, &mut rec, &self.name, validity, &extra).map_err(
-            |e| match e {
-                super::UploadError::Imap(e) => Step::Imap(e),
-                super::UploadError::Journal(e) => Step::Journal(e),
-                super::UploadError::Stage(e) => Step::Stage(e),
-            },
-        )?;
+        super::survey::expunge_exact(conn, &mut rec, &self.name, validity, &extra)?;
         self.stats().late_copies_removed += extra.len() as u64;
         Ok(())
     }
@@ -492,7 +436,7 @@ impl Run<'_, '_> {
         uncertain: &[Item],
         floor: u32,
         claimed: &HashSet<u32>,
-    ) -> Result<Vec<Option<u32>>, Step> {
+    ) -> Result<Vec<Option<u32>>, UploadError> {
         let mut found = self.lookup(conn, uncertain, floor, claimed)?;
         let started = Instant::now();
         let mut last_progress = Instant::now();
@@ -519,7 +463,7 @@ impl Run<'_, '_> {
         }
     }
 
-    fn fail_local(&self, e: &Entry, reason: &str) -> Result<(), Step> {
+    fn fail_local(&self, e: &Entry, reason: &str) -> Result<(), UploadError> {
         let path = e.path.clone().unwrap_or_else(|| e.source.clone());
         self.journal().record(&Record::Failed {
             path: path.clone(),
@@ -536,7 +480,7 @@ impl Run<'_, '_> {
         Ok(())
     }
 
-    fn fail(&self, item: &Item, reason: String) -> Result<(), Step> {
+    fn fail(&self, item: &Item, reason: String) -> Result<(), UploadError> {
         self.journal().record(&Record::Failed {
             path: item.path.clone(),
             folder: self.name.clone(),
@@ -561,7 +505,7 @@ impl Run<'_, '_> {
         items: &[Item],
         floor: u32,
         claimed: &HashSet<u32>,
-    ) -> Result<Vec<Option<u32>>, Step> {
+    ) -> Result<Vec<Option<u32>>, UploadError> {
         if items.len() > SEARCH_EACH_MAX {
             return self.bulk_match(conn, items, floor, claimed);
         }
@@ -611,7 +555,7 @@ impl Run<'_, '_> {
         items: &[Item],
         floor: u32,
         claimed: &HashSet<u32>,
-    ) -> Result<Vec<Option<u32>>, Step> {
+    ) -> Result<Vec<Option<u32>>, UploadError> {
         let metas: Vec<FetchedMeta> = conn
             .uid_fetch_meta(&format!("{floor}:*"), true, false)?
             .into_iter()
@@ -636,7 +580,7 @@ impl Run<'_, '_> {
         conn: &mut Connection,
         todo: Vec<Item>,
         validity: u32,
-    ) -> Result<Vec<(Item, Option<u32>)>, Step> {
+    ) -> Result<Vec<(Item, Option<u32>)>, UploadError> {
         let opts = self.ctx.opts;
         let limit = match (opts.max_size, conn.append_limit()) {
             (Some(a), Some(b)) => Some(a.min(b)),
@@ -700,7 +644,7 @@ impl Run<'_, '_> {
                         )?;
                         continue;
                     }
-                    let data = match self.ctx.index.message(&entry_stub(&item)) {
+                    let data = match self.ctx.index.message(&item.path) {
                         Ok(d) => d,
                         Err(e) => {
                             self.fail(&item, format!("cannot read the staged file: {e}"))?;
@@ -817,7 +761,7 @@ impl Run<'_, '_> {
         queue: &mut VecDeque<(Item, bool)>,
         throttle_until: &mut Option<Instant>,
         stored: &mut Vec<(Item, Option<u32>)>,
-    ) -> Result<(), Step> {
+    ) -> Result<(), UploadError> {
         if c.status == Status::Ok {
             let uids = c.append_uid().filter(|(_, u)| u.len() == items.len());
             let mut j = self.journal();
@@ -868,27 +812,6 @@ impl Run<'_, '_> {
             self.fail(item, c.describe())?;
         }
         Ok(())
-    }
-}
-
-/// A minimal entry for [`crate::stage::reader::StagedIndex::message`].
-fn entry_stub(item: &Item) -> Entry {
-    Entry {
-        source: String::new(),
-        source_raw: None,
-        sha256: String::new(),
-        status: crate::stage::Status::Staged,
-        folder: None,
-        path: Some(item.path.clone()),
-        flags: Vec::new(),
-        internal_date: String::new(),
-        message_id: None,
-        repairs: Vec::new(),
-        reason: None,
-        reason_kind: None,
-        size: item.size,
-        source_size: 0,
-        staged_sha256: None,
     }
 }
 

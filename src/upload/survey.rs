@@ -32,25 +32,31 @@ pub(super) struct Survey {
     pub(super) separator: Option<u8>,
 }
 
+/// The problem text of a folder left out with `--exclude-folder`.
+pub(super) const EXCLUDED: &str = "excluded by --exclude-folder";
+
+/// Plans `names` against the server's folders (LIST), with `--exclude-folder` applied:
+/// what upload, verify and rollback all do first, so that they agree on every name.
+pub(super) fn plan_folders(
+    conn: &mut Connection,
+    names: &[String],
+    opts: &UploadOptions,
+) -> Result<(Vec<FolderPlan>, Option<u8>), UploadError> {
+    let separator = conn.hierarchy_separator()?;
+    let list = conn.list_all()?;
+    let mut plans = plan::plan(names, &list, separator, opts.merge_case_folders);
+    for (i, name) in names.iter().enumerate() {
+        if excluded(name, &opts.exclude_folders) {
+            plans[i] = FolderPlan::Problem(EXCLUDED.into());
+        }
+    }
+    Ok((plans, separator))
+}
+
 /// Connects and plans the staged folders exactly as `upload` would (no CREATE).
 pub(super) fn open(index: &StagedIndex, opts: &UploadOptions) -> Result<Survey, UploadError> {
     let mut conn = imap::connect(&opts.server)?;
-    let sep_list = conn.run_checked(b"LIST \"\" \"\"")?;
-    let separator = sep_list.untagged.iter().find_map(|r| match r {
-        imap::proto::Response::Untagged(v) if v.len() >= 3 => match &v[2] {
-            imap::proto::Value::Str(s) if s.len() == 1 => Some(s[0]),
-            imap::proto::Value::Atom(a) if a.len() == 1 => Some(a.as_bytes()[0]),
-            _ => None,
-        },
-        _ => None,
-    });
-    let list = conn.list_all()?;
-    let mut plans = plan::plan(&index.folders, &list, separator, opts.merge_case_folders);
-    for (i, name) in index.folders.iter().enumerate() {
-        if excluded(name, &opts.exclude_folders) {
-            plans[i] = FolderPlan::Problem("excluded by --exclude-folder".into());
-        }
-    }
+    let (plans, separator) = plan_folders(&mut conn, &index.folders, opts)?;
     Ok(Survey {
         conn,
         plans,

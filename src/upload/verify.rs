@@ -139,24 +139,20 @@ pub fn verify(
                 Vec::new()
             }
         };
-        if fc.problem.as_deref() == Some("excluded by --exclude-folder") {
+        if fc.problem.as_deref() == Some(survey::EXCLUDED) {
             fc.expected = 0;
             report.folders.push(fc);
             continue;
         }
-        let metas = if wire.is_empty() {
-            Vec::new()
+        let (metas, validity) = if wire.is_empty() {
+            (Vec::new(), 0)
         } else {
             let info = sv.conn.select(&wire, true)?;
-            survey::fetch_all(&mut sv.conn, 1, info.messages.max(1))?
-                .into_iter()
-                .collect::<Vec<_>>()
-                .into_iter()
-                .map(|m| (m, info.uidvalidity))
-                .collect()
+            // fetched even when EXISTS said 0: a server that left EXISTS out is not
+            // taken for an empty folder
+            let metas = survey::fetch_all(&mut sv.conn, 1, info.messages.max(1))?;
+            (metas, info.uidvalidity)
         };
-        let validity = metas.first().map_or(0, |(_, v)| *v);
-        let metas: Vec<_> = metas.into_iter().map(|(m, _)| m).collect();
         let juids: Vec<Option<u32>> = items
             .iter()
             .map(|i| match journal.state(&i.path) {

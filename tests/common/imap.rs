@@ -172,3 +172,69 @@ impl Drop for Proxy {
         let _ = self.child.wait();
     }
 }
+
+/// Converts a generated Maildir of `n` messages; returns (tempdir, user staging dir).
+pub fn staged(n: u32, seed: u32, extra: &[&str]) -> (tempfile::TempDir, PathBuf) {
+    let t = tempfile::tempdir().unwrap();
+    let src = t.path().join("src/u");
+    super::gen_maildir(&src, n, seed, extra);
+    let out = super::mailstage()
+        .arg("convert")
+        .arg(&src)
+        .arg("--out")
+        .arg(t.path().join("staging"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.code() == Some(0) || out.status.code() == Some(1),
+        "convert failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let user = t.path().join("staging/u");
+    (t, user)
+}
+
+/// `mailstage CMD USER_DIR` against a plain-IMAP test server on 127.0.0.1.
+pub fn command(
+    cmd: &str,
+    user_dir: &Path,
+    port: u16,
+    login: &str,
+    pw: &Path,
+    extra: &[&str],
+) -> Command {
+    let mut c = super::mailstage();
+    c.arg(cmd)
+        .arg(user_dir)
+        .args([
+            "--host",
+            "127.0.0.1",
+            "--port",
+            &port.to_string(),
+            "--plain-insecure",
+        ])
+        .args(["--login", login, "--password-file"])
+        .arg(pw)
+        .args(extra);
+    c
+}
+
+/// Runs [`command`] with `--json`: (exit code, report, stderr).
+pub fn run_json(
+    cmd: &str,
+    user_dir: &Path,
+    port: u16,
+    login: &str,
+    pw: &Path,
+    extra: &[&str],
+) -> (i32, Value, String) {
+    let out = command(cmd, user_dir, port, login, pw, extra)
+        .arg("--json")
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        serde_json::from_slice(&out.stdout).unwrap_or(Value::Null),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
