@@ -12,7 +12,9 @@ use mailstage::folders::{MappingRules, Target};
 use mailstage::maildir::LayoutChoice;
 use mailstage::progress::human_bytes;
 
+mod quarantine;
 mod upload;
+pub use quarantine::{QuarantineArgs, quarantine};
 pub use upload::{RollbackArgs, UploadArgs, VerifyArgs, rollback, upload, verify};
 
 /// Move Maildir mail into Microsoft Exchange / Microsoft 365 (or any IMAP server)
@@ -40,6 +42,8 @@ pub enum Command {
     Rollback(RollbackArgs),
     /// Write staging trees as zip files (deterministic, streaming, UTF-8 names).
     Zip(ZipArgs),
+    /// List, show and release quarantined messages.
+    Quarantine(QuarantineArgs),
 }
 
 /// `mailstage check`.

@@ -20,7 +20,7 @@ use std::time::{Instant, SystemTime};
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use rayon::prelude::*;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::folders::{self, Decision, MappingRules, Target};
@@ -28,6 +28,7 @@ use crate::maildir::{self, FolderMessages, LayoutChoice, Message};
 use crate::progress::Progress;
 use crate::repair::{self, Outcome, QuarantineReason, Repair};
 use crate::stage::paths::{self, MAIL_DIR, QUARANTINE_DIR};
+use crate::stage::quarantine::{self as release, ReleaseError, Releases};
 use crate::stage::writer::{self, KeepSet, StageError, UserStage};
 use crate::stage::{Entry, Status};
 
@@ -78,13 +79,16 @@ pub enum UserError {
     /// Writing the staging tree failed.
     #[error(transparent)]
     Stage(#[from] StageError),
+    /// The admin's release log could not be read.
+    #[error(transparent)]
+    Release(#[from] ReleaseError),
     /// Source and staging directories overlap, or the source is not a Maildir root.
     #[error("{0}")]
     Refused(String),
 }
 
 /// Message counts by status.
-#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Counts {
     /// Source message files seen.
     pub messages: u64,
@@ -124,7 +128,7 @@ impl Counts {
 }
 
 /// What happened to one user: deterministic, written as `summary.json`.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct UserSummary {
     /// The user's name.
     pub user: String,
@@ -144,8 +148,15 @@ pub struct UserSummary {
     pub source_bytes: u64,
     /// Bytes of all staged files.
     pub staged_bytes: u64,
+    /// Staged messages that an admin released from quarantine (counted as staged).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub released: u64,
     /// Things an admin should know that did not stop the run.
     pub warnings: Vec<String>,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// What this particular run did (not part of the deterministic tree).
@@ -281,6 +292,33 @@ enum Kind {
         reason: QuarantineReason,
     },
     Excluded,
+    /// Quarantined, but the admin released it (`quarantine release`).
+    /// (Boxed: rare, and much larger than the other variants.)
+    Released(Box<ReleasedKind>),
+}
+
+/// A quarantined message that the admin released.
+struct ReleasedKind {
+    /// The original source bytes, kept under `quarantine/`.
+    original: Vec<u8>,
+    /// Why it is quarantined without the release.
+    reason: QuarantineReason,
+    /// What is staged.
+    staged: release::Restaged,
+    /// The release.
+    record: release::Record,
+}
+
+/// The releases of the folder being converted, and where their fixed copies are.
+struct FolderReleases<'a> {
+    user_dir: &'a Path,
+    by_sha: Option<&'a HashMap<String, release::Record>>,
+}
+
+impl FolderReleases<'_> {
+    fn get(&self, sha: &[u8; 32]) -> Option<&release::Record> {
+        self.by_sha?.get(&hex::encode(sha))
+    }
 }
 
 enum Original {
@@ -329,6 +367,7 @@ fn convert_user(
     let mut folder_notes = Vec::new();
 
     let mut stage = UserStage::open(&user_dir)?;
+    let releases = Releases::load(&user_dir)?;
     let mut keep_dirs: HashSet<String> = HashSet::new();
     let mut folder_plans = Vec::with_capacity(plan.entries.len());
     for entry in &plan.entries {
@@ -380,9 +419,14 @@ fn convert_user(
             "messages": msgs.len(),
         }));
         progress.extend(msgs.len() as u64, msgs.total_bytes());
+        let folder_releases = FolderReleases {
+            user_dir: &user_dir,
+            by_sha: fp.dir.as_ref().and_then(|_| releases.folder(&fp.display)),
+        };
         convert_folder(
             &msgs,
             fp,
+            &folder_releases,
             max_size,
             &mut stage,
             progress,
@@ -414,6 +458,7 @@ fn convert_user(
 fn convert_folder(
     msgs: &FolderMessages,
     fp: &FolderPlan,
+    releases: &FolderReleases<'_>,
     max_size: Option<u64>,
     stage: &mut UserStage,
     progress: &Progress,
@@ -440,7 +485,7 @@ fn convert_folder(
         let processed: Vec<Processed> = (start..end)
             .into_par_iter()
             .map(|i| {
-                let p = process(&msgs.get(i), fp.excluded.is_some(), max_size);
+                let p = process(&msgs.get(i), fp.excluded.is_some(), max_size, releases);
                 progress.inc(1);
                 p
             })
@@ -456,6 +501,9 @@ fn convert_folder(
             match entry.status {
                 Status::Staged => {
                     summary.staged_bytes += entry.size;
+                    if entry.released.is_some() {
+                        summary.released += 1;
+                    }
                     for r in &entry.repairs {
                         *summary.repairs.entry(r.clone()).or_default() += 1;
                     }
@@ -488,7 +536,12 @@ fn convert_folder(
 }
 
 /// Phase 1 for one message: no shared state, safe to run in parallel.
-fn process(m: &Message<'_>, excluded: bool, max_size: Option<u64>) -> Processed {
+fn process(
+    m: &Message<'_>,
+    excluded: bool,
+    max_size: Option<u64>,
+    releases: &FolderReleases<'_>,
+) -> Processed {
     // The absolute path is not stored per message; it is built here, for the read.
     let path = m.path();
     // A file much larger than the limit is hashed and copied as a stream, never
@@ -498,6 +551,24 @@ fn process(m: &Message<'_>, excluded: bool, max_size: Option<u64>) -> Processed 
         && !excluded
     {
         return match hash_file(&path) {
+            // A released message is read whole: the admin chose to stage it.
+            Ok((sha, size)) if let Some(record) = releases.get(&sha) => match fs::read(&path) {
+                Ok(bytes) => {
+                    // The reason stays the one this path gives without the release.
+                    let reason = QuarantineReason::TooLarge { size, limit };
+                    let ctx = repair::Context {
+                        internal_date: to_utc(m.mtime()),
+                        max_size,
+                        source_sha256: sha,
+                    };
+                    Processed {
+                        sha256: Some(sha),
+                        source_size: size,
+                        kind: released(bytes, reason, record, &ctx, releases.user_dir),
+                    }
+                }
+                Err(e) => unreadable(m, e),
+            },
             Ok((sha, size)) => Processed {
                 sha256: Some(sha),
                 source_size: size,
@@ -513,15 +584,25 @@ fn process(m: &Message<'_>, excluded: bool, max_size: Option<u64>) -> Processed 
         Ok(b) => b,
         Err(e) => return unreadable(m, e),
     };
-    let sha: [u8; 32] = Sha256::digest(&bytes).into();
-    let source_size = bytes.len() as u64;
     if excluded {
         return Processed {
-            sha256: Some(sha),
-            source_size,
+            sha256: Some(Sha256::digest(&bytes).into()),
+            source_size: bytes.len() as u64,
             kind: Kind::Excluded,
         };
     }
+    process_bytes(m, bytes, max_size, releases)
+}
+
+/// [`process`] for a message that is not excluded, once its bytes are read.
+fn process_bytes(
+    m: &Message<'_>,
+    bytes: Vec<u8>,
+    max_size: Option<u64>,
+    releases: &FolderReleases<'_>,
+) -> Processed {
+    let sha: [u8; 32] = Sha256::digest(&bytes).into();
+    let source_size = bytes.len() as u64;
     let ctx = repair::Context {
         internal_date: to_utc(m.mtime()),
         max_size,
@@ -537,15 +618,65 @@ fn process(m: &Message<'_>, excluded: bool, max_size: Option<u64>) -> Processed 
                 message_id: s.message_id,
             }
         }
-        Outcome::Quarantined(reason) => Kind::Quarantined {
-            original: Original::Bytes(bytes),
-            reason,
+        Outcome::Quarantined(reason) => match releases.get(&sha) {
+            Some(record) => released(bytes, reason, record, &ctx, releases.user_dir),
+            None => Kind::Quarantined {
+                original: Original::Bytes(bytes),
+                reason,
+            },
         },
     };
     Processed {
         sha256: Some(sha),
         source_size,
         kind,
+    }
+}
+
+/// A quarantined message that the admin released: staged as the release says. If
+/// the release no longer stages (its fixed copy is gone, or the engine refuses it),
+/// the message stays quarantined, with the release's trouble in the reason.
+fn released(
+    original: Vec<u8>,
+    reason: QuarantineReason,
+    record: &release::Record,
+    ctx: &repair::Context,
+    user_dir: &Path,
+) -> Kind {
+    let r = &record.released;
+    let fixed;
+    let input: &[u8] = match r.file.as_deref() {
+        Some(rel) => match fs::read(user_dir.join(rel)) {
+            Ok(b) => {
+                fixed = b;
+                &fixed
+            }
+            Err(e) => {
+                return Kind::Quarantined {
+                    original: Original::Bytes(original),
+                    reason: QuarantineReason::Unrepairable {
+                        detail: format!(
+                            "{reason}; its release's fixed copy {rel} cannot be read: {e}"
+                        ),
+                    },
+                };
+            }
+        },
+        None => &original,
+    };
+    match release::restage(input, r.as_is, ctx.internal_date, ctx.source_sha256) {
+        Ok(staged) => Kind::Released(Box::new(ReleasedKind {
+            original,
+            reason,
+            staged,
+            record: record.clone(),
+        })),
+        Err(still) => Kind::Quarantined {
+            original: Original::Bytes(original),
+            reason: QuarantineReason::Unrepairable {
+                detail: format!("{reason}; its release no longer stages: {still}"),
+            },
+        },
     }
 }
 
@@ -598,6 +729,7 @@ fn decide(
         size: p.source_size,
         source_size: p.source_size,
         staged_sha256: None,
+        released: None,
     };
     if let Kind::Excluded = p.kind {
         e.reason = fp.excluded.clone();
@@ -645,7 +777,7 @@ fn decide(
             let rel = paths::manifest_path(&[QUARANTINE_DIR, &dir, &name]);
             let reason_rel =
                 paths::manifest_path(&[QUARANTINE_DIR, &dir, &paths::reason_file_name(&name)]);
-            let text = reason_text(&e, &reason);
+            let text = release::reason_text(&e, None);
             match original {
                 Original::Bytes(b) => writes.push(Write::Bytes(rel.clone(), b)),
                 Original::Stream => writes.push(Write::Copy(rel.clone(), m.path())),
@@ -658,37 +790,34 @@ fn decide(
             keep_files.insert(&reason_rel);
             writes.push(Write::Bytes(reason_rel, text.into_bytes()));
         }
+        Kind::Released(r) => {
+            let ReleasedKind {
+                original,
+                reason,
+                staged,
+                record,
+            } = *r;
+            e.status = Status::Quarantined;
+            e.reason = Some(reason.to_string());
+            e.reason_kind = Some(reason.kind().to_string());
+            let rel = paths::manifest_path(&[QUARANTINE_DIR, &dir, &name]);
+            let reason_rel =
+                paths::manifest_path(&[QUARANTINE_DIR, &dir, &paths::reason_file_name(&name)]);
+            let staged_rel = paths::manifest_path(&[MAIL_DIR, &dir, &name]);
+            e.path = Some(rel.clone());
+            let out = release::released_entry(&e, staged_rel.clone(), &staged, record.released);
+            let text = release::reason_text(&e, Some(&out));
+            for r in [&rel, &reason_rel, &staged_rel] {
+                keep_files.insert(r);
+            }
+            writes.push(Write::Bytes(rel, original));
+            writes.push(Write::Bytes(reason_rel, text.into_bytes()));
+            writes.push(Write::Bytes(staged_rel, staged.bytes));
+            return out;
+        }
         Kind::Excluded => {}
     }
     e
-}
-
-/// The human-readable file beside a quarantined original.
-fn reason_text(e: &Entry, reason: &QuarantineReason) -> String {
-    format!(
-        "mailstage quarantined this message.\n\n\
-         Reason:        {reason}\n\
-         Reason kind:   {}\n\
-         Source file:   {}\n\
-         Folder:        {}\n\
-         Internal date: {}\n\
-         Flags:         {}\n\
-         Size:          {} bytes\n\
-         SHA-256:       {}\n\n\
-         The original bytes are kept unchanged beside this file (same name, .eml).\n\
-         Converting again after the source file was fixed stages it.\n",
-        reason.kind(),
-        e.source,
-        e.folder.as_deref().unwrap_or(""),
-        e.internal_date,
-        if e.flags.is_empty() {
-            "(none)".to_string()
-        } else {
-            e.flags.join(" ")
-        },
-        e.source_size,
-        e.sha256,
-    )
 }
 
 fn hash_file(path: &Path) -> io::Result<([u8; 32], u64)> {

@@ -17,6 +17,7 @@ pub mod maildir;
 pub mod mime;
 pub mod mutf7;
 pub mod progress;
+pub mod quarantine;
 pub mod repair;
 pub mod stage;
 pub mod upload;

@@ -78,6 +78,37 @@ pub struct Entry {
     /// SHA-256 of the staged file, hex (staged only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub staged_sha256: Option<String>,
+    /// Present on a staged entry that an admin released from quarantine
+    /// (`mailstage quarantine release`): why it was quarantined and how it was
+    /// released. Its `repairs` are those applied to the released bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub released: Option<Released>,
+}
+
+/// How a quarantined message was released (the history an admin reads later).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Released {
+    /// When the admin released it, RFC 3339 UTC.
+    pub at: String,
+    /// Why `convert` had quarantined it (the sentence).
+    pub reason: String,
+    /// Why `convert` had quarantined it (the stable kind).
+    pub reason_kind: String,
+    /// The original, kept byte-identical under `quarantine/`.
+    pub original: String,
+    /// `original` (the quarantined bytes) or `file` (a fixed copy the admin gave).
+    pub input: String,
+    /// The admin's fixed copy, kept under `released/` (for `input` = `file`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
+    /// SHA-256 of the released input bytes, hex.
+    pub input_sha256: String,
+    /// True when the input was staged as it is (`--force-as-is`, CRLF line endings
+    /// only), without the repair engine.
+    pub as_is: bool,
+    /// What the validator still finds in an as-is message (the server may refuse it).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub problems: Vec<String>,
 }
 
 /// Errors reading a manifest.
@@ -154,6 +185,7 @@ mod tests {
             size: 10,
             source_size: 10,
             staged_sha256: None,
+            released: None,
         };
         let line = to_line(&e);
         assert!(line.starts_with(r#"{"source":"cur/1:2,S","sha256":"ab","status":"excluded","folder":"Deleted Items","flags":["\\Seen"]"#), "{line}");

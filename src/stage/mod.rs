@@ -8,11 +8,13 @@
 //!   summary.json       counts of the last complete convert run
 //!   mail/<Folder>/…    staged .eml files
 //!   quarantine/<Folder>/…  originals that could not be staged, with .reason.txt
+//!   released/          the admin's releases from quarantine (kept across converts)
 //! ```
 
 pub mod manifest;
 pub mod paths;
+pub mod quarantine;
 pub mod reader;
 pub mod writer;
 
-pub use manifest::{Entry, Status};
+pub use manifest::{Entry, Released, Status};
