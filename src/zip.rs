@@ -1,7 +1,8 @@
 //! `mailstage zip`: a user's staging tree as one zip file.
 //!
 //! - Contents: `manifest.jsonl`, `folders.json`, `summary.json`, then every file under
-//!   `mail/` and `quarantine/`, in byte order of their paths. Not included: the lock,
+//!   `mail/`, `quarantine/` and `released/` (the admin's releases from quarantine, with
+//!   their fixed copies), in byte order of their paths. Not included: the lock,
 //!   `.tmp/`, and `upload/` (journals are the state of an upload to one server, not
 //!   part of the mail).
 //! - Deterministic: the same tree gives the same bytes. Entry order is sorted, every
@@ -76,7 +77,7 @@ fn list(root: &Path) -> Result<Vec<String>, ZipError> {
         }
     }
     let mut tree = Vec::new();
-    for dir in ["mail", "quarantine"] {
+    for dir in ["mail", "quarantine", "released"] {
         if root.join(dir).is_dir() {
             tree.push(format!("{dir}/"));
         }
