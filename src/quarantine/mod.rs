@@ -362,6 +362,51 @@ mod tests {
     }
 
     #[test]
+    fn find_takes_prefixes_paths_and_sources_and_reports_ambiguity() {
+        let dir = tempfile::tempdir().unwrap();
+        let line = |folder: &str, status: &str, sha: &str| {
+            format!(
+                r#"{{"source":"{folder}/cur/1","sha256":"{sha}","status":"{status}","folder":"{folder}","path":"quarantine/{folder}/x-{}.eml","flags":[],"internal_date":"2020-01-01T00:00:00+00:00","repairs":[],"size":1,"source_size":1}}"#,
+                &sha[..16]
+            )
+        };
+        let a = "ab12cd34ef56ab12".repeat(4);
+        let b = "ab12ff00ff00ff00".repeat(4);
+        let manifest = [
+            line("Inbox", "quarantined", &a),
+            line("Sent", "quarantined", &a),
+            line("Inbox", "quarantined", &b),
+            line("Inbox", "staged", &"ab12cc".repeat(11)[..64]),
+        ]
+        .join("\n");
+        std::fs::write(dir.path().join(MANIFEST), manifest).unwrap();
+        let d = dir.path();
+        assert!(
+            matches!(find(d, "ab12cd"), Err(QuarantineError::Ambiguous { matches, .. }) if matches.len() == 2)
+        );
+        let (n, e) = find(d, "quarantine/Sent/x-ab12cd34ef56ab12.eml").unwrap();
+        assert_eq!((n, e.folder.as_deref()), (2, Some("Sent")));
+        assert_eq!(find(d, "ab12ff").unwrap().0, 3);
+        assert!(
+            find(d, "Inbox/cur/1").is_err(),
+            "two Inbox entries share the source"
+        );
+        // A staged entry is not in quarantine, and short prefixes are not IDs.
+        assert!(matches!(
+            find(d, "ab12cc"),
+            Err(QuarantineError::NotFound { .. })
+        ));
+        assert!(matches!(
+            find(d, "ab12"),
+            Err(QuarantineError::NotFound { .. })
+        ));
+        assert!(matches!(
+            find(&d.join("x"), "ab12ff"),
+            Err(QuarantineError::NotUser(_))
+        ));
+    }
+
+    #[test]
     fn printable_removes_control_characters() {
         assert_eq!(printable("a\u{1b}[31m\tb\r\n c"), "a [31m b c");
     }
