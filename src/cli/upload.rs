@@ -527,7 +527,8 @@ fn login_of(conn: &ConnArgs) -> Result<&str> {
 
 /// Runs `verify` and returns the process exit code.
 pub fn verify(args: VerifyArgs) -> Result<i32> {
-    let opts = base_options(&args.conn, &args.flags, login_of(&args.conn)?, None)?;
+    let mut opts = base_options(&args.conn, &args.flags, login_of(&args.conn)?, None)?;
+    opts.progress = !args.json;
     let r = mailstage::upload::verify::verify(&args.staging_user, &opts)
         .with_context(|| format!("verify of {}", args.staging_user.display()))?;
     if args.json {
@@ -591,6 +592,7 @@ pub fn verify(args: VerifyArgs) -> Result<i32> {
 pub fn rollback(args: RollbackArgs) -> Result<i32> {
     let mut opts = base_options(&args.conn, &args.flags, login_of(&args.conn)?, None)?;
     opts.dry_run = args.dry_run;
+    opts.progress = !args.json;
     let r = match mailstage::upload::rollback::rollback(&args.staging_user, &opts, args.force) {
         Ok(r) => r,
         Err(e @ mailstage::upload::rollback::RollbackError::NeedsForce(_)) => {
