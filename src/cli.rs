@@ -12,7 +12,9 @@ use mailstage::folders::{MappingRules, Target};
 use mailstage::maildir::LayoutChoice;
 use mailstage::progress::human_bytes;
 
+mod report;
 mod upload;
+pub use report::{ReportArgs, report};
 pub use upload::{RollbackArgs, UploadArgs, VerifyArgs, rollback, upload, verify};
 
 /// Move Maildir mail into Microsoft Exchange / Microsoft 365 (or any IMAP server)
@@ -40,6 +42,9 @@ pub enum Command {
     Rollback(RollbackArgs),
     /// Write staging trees as zip files (deterministic, streaming, UTF-8 names).
     Zip(ZipArgs),
+    /// One HTML page (or JSON) for a whole batch: counts, repairs, quarantine, folders,
+    /// upload and verify state.
+    Report(ReportArgs),
 }
 
 /// `mailstage check`.

@@ -18,6 +18,7 @@ pub mod mime;
 pub mod mutf7;
 pub mod progress;
 pub mod repair;
+pub mod report;
 pub mod stage;
 pub mod upload;
 pub mod zip;

@@ -19,6 +19,7 @@ fn main() -> ExitCode {
         cli::Command::Verify(args) => cli::verify(args),
         cli::Command::Rollback(args) => cli::rollback(args),
         cli::Command::Zip(args) => cli::zip(args),
+        cli::Command::Report(args) => cli::report(args),
     };
     match result {
         Ok(code) => ExitCode::from(u8::try_from(code).unwrap_or(2)),
