@@ -64,9 +64,10 @@ p.sub { color: var(--muted); margin: 0 0 16px; }
 .card .k { color: var(--muted); font-size: 12px; }
 table { border-collapse: collapse; margin: 6px 0 12px; }
 th, td { padding: 4px 10px; border-bottom: 1px solid var(--line); text-align: left;
-         vertical-align: top; overflow-wrap: anywhere; }
+         vertical-align: top; overflow-wrap: break-word; }
 th { background: #f3f5f7; font-weight: 600; }
 td.n, th.n { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
+td.s { white-space: nowrap; }
 tfoot td { font-weight: bold; border-top: 2px solid #9aa5b1; }
 .ok { color: #2d7a2d; font-weight: 600; }
 .bad { color: var(--quarantined); font-weight: 600; }
@@ -287,6 +288,17 @@ fn users_chart(h: &mut String, users: &[UserReport]) -> std::fmt::Result {
     Ok(())
 }
 
+/// An RFC 3339 time as people read it in a table: UTC, to the second.
+fn when(t: &str) -> String {
+    chrono::DateTime::parse_from_rfc3339(t)
+        .map(|d| {
+            d.with_timezone(&chrono::Utc)
+                .format("%Y-%m-%d %H:%M:%S UTC")
+                .to_string()
+        })
+        .unwrap_or_else(|_| t.to_owned())
+}
+
 fn truncate(s: &str, max: usize) -> String {
     if s.chars().count() <= max {
         s.to_owned()
@@ -353,8 +365,8 @@ fn mailbox_row(h: &mut String, user: &str, m: &MailboxStatus) -> std::fmt::Resul
     let last = m
         .rollback
         .as_ref()
-        .map(|r| r.time.clone())
-        .or_else(|| m.upload.as_ref().and_then(|u| u.time.clone()))
+        .map(|r| when(&r.time))
+        .or_else(|| m.upload.as_ref().and_then(|u| u.time.as_deref().map(when)))
         .unwrap_or_else(|| "–".into());
     let (verify, vclass, vtime) = match &m.verify {
         None => ("not run".to_owned(), "muted", "–".to_owned()),
@@ -383,14 +395,14 @@ fn mailbox_row(h: &mut String, user: &str, m: &MailboxStatus) -> std::fmt::Resul
             } else {
                 "bad"
             };
-            (s, class, v.time.clone())
+            (s, class, when(&v.time))
         }
     };
     writeln!(
         h,
         "<tr><td>{}</td><td>{}</td><td>{}</td><td class=\"{class}\">{}</td>\
-         <td class=\"n\">{on_server}</td><td class=\"n\">{failed}</td><td>{}</td>\
-         <td class=\"{vclass}\">{}</td><td>{}</td></tr>",
+         <td class=\"n\">{on_server}</td><td class=\"n\">{failed}</td><td class=\"s\">{}</td>\
+         <td class=\"{vclass} s\">{}</td><td class=\"s\">{}</td></tr>",
         escape(user),
         escape(&m.mailbox),
         escape(&m.server),

@@ -336,9 +336,10 @@ pub fn verify(
     }
     report.ok = report.missing == 0 && report.duplicated == 0;
     sv.conn.logout();
-    // Second precision keeps the file readable; best effort like `.last.json`: the
-    // report above is the answer, this copy is for `mailstage report` later.
-    let time = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    // Milliseconds: `report` compares this with the journal's session times. Best
+    // effort like `.last.json`: the report above is the answer, this copy is for
+    // `mailstage report` later.
+    let time = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
     if let Ok(mut json) = serde_json::to_vec_pretty(&VerifyResult::of(&report, time)) {
         json.push(b'\n');
         let _ = crate::stage::writer::write_small_file(&result_path(&jpath), &json);
