@@ -542,7 +542,8 @@ pub fn zip(args: ZipArgs) -> Result<i32> {
         }
         _ => bail!("give -o FILE (one user) or --out-dir DIR"),
     };
-    let progress = mailstage::progress::Progress::new("zip", jobs.len() as u64, 0, !args.json);
+    let progress =
+        mailstage::progress::Progress::counting("zip", "users", jobs.len() as u64, !args.json);
     let mut code = 0;
     let mut reports = Vec::new();
     for (user, out) in &jobs {

@@ -338,6 +338,10 @@ fn batch(args: &UploadArgs, csv: &Path) -> Result<i32> {
         .as_deref()
         .ok_or_else(|| anyhow!("--users needs --staging STAGING"))?;
     let jobs = read_jobs(csv)?;
+    // One bar for the batch, a user at a time: the users' own bars would fight over
+    // the terminal line.
+    let progress =
+        mailstage::progress::Progress::counting("upload", "users", jobs.len() as u64, !args.json);
     let next = std::sync::atomic::AtomicUsize::new(0);
     let results = std::sync::Mutex::new(Vec::new());
     std::thread::scope(|s| {
@@ -352,6 +356,8 @@ fn batch(args: &UploadArgs, csv: &Path) -> Result<i32> {
                             upload::upload(&root.join(&job.user), &o).map_err(Into::into)
                         },
                     );
+                    progress.inc(1);
+                    progress.set_message(job.user.clone());
                     if let Ok(mut v) = results.lock() {
                         v.push((i, r));
                     }
@@ -359,6 +365,7 @@ fn batch(args: &UploadArgs, csv: &Path) -> Result<i32> {
             });
         }
     });
+    progress.finish();
     let mut results = results.into_inner().unwrap_or_default();
     results.sort_by_key(|(i, _)| *i);
     let mut code = 0;
