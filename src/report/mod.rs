@@ -540,3 +540,148 @@ fn mailboxes(dir: &Path, staged_now: u64) -> Result<Vec<MailboxStatus>, ReportEr
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn line(status: &str, folder: &str, extra: &str) -> String {
+        let repairs = if extra.contains("\"repairs\"") {
+            ""
+        } else {
+            r#","repairs":[]"#
+        };
+        format!(
+            r#"{{"source":"cur/x","sha256":"00","status":"{status}","folder":"{folder}","flags":[],"internal_date":"2009-03-13T22:15:00+00:00","size":10,"source_size":12{repairs}{extra}}}"#
+        )
+    }
+
+    fn tree(lines: &[String]) -> tempfile::TempDir {
+        let t = tempfile::tempdir().unwrap();
+        let u = t.path().join("u");
+        std::fs::create_dir_all(u.join(UPLOAD_DIR)).unwrap();
+        std::fs::write(u.join(MANIFEST), lines.join("\n") + "\n").unwrap();
+        t
+    }
+
+    const SESSION: &str = r#"{"ev":"session","time":"2026-01-01T10:00:00+00:00","server":"h:993","mailbox":"m","version":"0","command":"upload"}"#;
+
+    fn state(t: &tempfile::TempDir) -> MailboxStatus {
+        let r = collect(t.path(), None).unwrap();
+        r.users[0].mailboxes[0].clone()
+    }
+
+    #[test]
+    fn released_entries_are_staged_and_counted() {
+        let t = tree(&[
+            line("staged", "Inbox", r#","repairs":["added-date"]"#),
+            line("staged", "Inbox", r#","released":{"time":"x"}"#),
+            line("quarantined", "Inbox", r#","reason_kind":"too-large""#),
+            line("duplicate", "Inbox", ""),
+            line("excluded", "Deleted Items", ""),
+        ]);
+        let r = collect(t.path(), Some("now".into())).unwrap();
+        let c = &r.users[0].counts;
+        assert_eq!(
+            (
+                c.messages,
+                c.staged,
+                c.released,
+                c.quarantined,
+                c.duplicate,
+                c.excluded
+            ),
+            (5, 2, 1, 1, 1, 1)
+        );
+        assert_eq!(r.users[0].quarantine_reasons["too-large"], 1);
+        assert_eq!(r.users[0].folders.len(), 2);
+        assert_eq!(r.users[0].folders[1].staged, 2);
+        assert_eq!(r.users[0].folders[1].duplicate, 1);
+        assert_eq!(r.generated.as_deref(), Some("now"));
+        assert!(r.users[0].mailboxes.is_empty());
+    }
+
+    #[test]
+    fn upload_states_from_the_journal_and_its_files() {
+        let t = tree(&[line("staged", "Inbox", "")]);
+        let up = t.path().join("u").join(UPLOAD_DIR);
+        let j = up.join("m@h.jsonl");
+        // a session that never finished
+        std::fs::write(&j, format!("{SESSION}\n{{\"ev\":\"send\",\"pa")).unwrap();
+        assert_eq!(state(&t).state, "interrupted");
+        // finished (written after the session started), with as many staged as now
+        let last = |staged: u64, complete: bool| {
+            std::fs::write(
+                j.with_extension("last.json"),
+                format!(
+                    r#"{{"staged":{staged},"uploaded":1,"failed":[{{"path":"p"}}],"complete":{complete}}}"#
+                ),
+            )
+            .unwrap()
+        };
+        last(1, true);
+        let s = state(&t);
+        assert_eq!(s.state, "complete");
+        assert_eq!(s.upload.as_ref().unwrap().failed, 1);
+        assert_eq!(s.server, "h:993");
+        // the manifest changed since
+        last(2, true);
+        let s = state(&t);
+        assert_eq!(s.state, "incomplete");
+        assert!(s.upload.unwrap().staging_changed);
+        // a verify from before the upload is stale, one after it is not
+        let verify = |time: &str| {
+            std::fs::write(
+                result_path(&j),
+                format!(
+                    r#"{{"time":"{time}","server":"h:993","mailbox":"m","expected":1,"present":1,"missing":0,"duplicated":0,"wrong_date":0,"wrong_flags":0,"other":0,"folder_problems":0,"ok":true}}"#
+                ),
+            )
+            .unwrap()
+        };
+        verify("2026-01-01T09:59:59.000Z");
+        assert!(state(&t).verify_stale);
+        verify("2026-01-01T10:00:01.000Z");
+        assert!(!state(&t).verify_stale);
+        // a rollback after the upload
+        std::fs::write(
+            &j,
+            format!(
+                "{SESSION}\n{}\n{{\"ev\":\"removed\",\"path\":\"p\"}}\n",
+                SESSION
+                    .replace("upload", "rollback")
+                    .replace("10:00:00", "11:00:00")
+            ),
+        )
+        .unwrap();
+        let s = state(&t);
+        assert_eq!(s.state, "rolled back");
+        assert_eq!(s.rollback.unwrap().removed, 1);
+        assert!(s.verify_stale);
+    }
+
+    #[test]
+    fn a_verify_without_upload_is_not_an_upload() {
+        let t = tree(&[line("staged", "Inbox", "")]);
+        let j = t.path().join("u").join(UPLOAD_DIR).join("m@h.jsonl");
+        std::fs::write(&j, "").unwrap();
+        std::fs::write(
+            result_path(&j),
+            r#"{"time":"2026-01-01T10:00:01.000Z","server":"h:143","mailbox":"m","expected":1,"present":0,"missing":1,"duplicated":0,"wrong_date":0,"wrong_flags":0,"other":0,"folder_problems":0,"ok":false}"#,
+        )
+        .unwrap();
+        let s = state(&t);
+        assert_eq!(s.state, "not uploaded");
+        assert_eq!(s.server, "h:143");
+        assert!(!s.verify.unwrap().ok);
+    }
+
+    #[test]
+    fn no_user_tree_is_an_error() {
+        let t = tempfile::tempdir().unwrap();
+        assert!(matches!(
+            collect(t.path(), None),
+            Err(ReportError::NoUsers { is_user: false, .. })
+        ));
+    }
+}
