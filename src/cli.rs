@@ -13,8 +13,10 @@ use mailstage::maildir::LayoutChoice;
 use mailstage::progress::human_bytes;
 
 mod quarantine;
+mod report;
 mod upload;
 pub use quarantine::{QuarantineArgs, quarantine};
+pub use report::{ReportArgs, report};
 pub use upload::{RollbackArgs, UploadArgs, VerifyArgs, rollback, upload, verify};
 
 /// Move Maildir mail into Microsoft Exchange / Microsoft 365 (or any IMAP server)
@@ -44,6 +46,9 @@ pub enum Command {
     Zip(ZipArgs),
     /// List, show and release quarantined messages.
     Quarantine(QuarantineArgs),
+    /// One HTML page (or JSON) for a whole batch: counts, repairs, quarantine, folders,
+    /// upload and verify state.
+    Report(ReportArgs),
 }
 
 /// `mailstage check`.
@@ -541,7 +546,8 @@ pub fn zip(args: ZipArgs) -> Result<i32> {
         }
         _ => bail!("give -o FILE (one user) or --out-dir DIR"),
     };
-    let progress = mailstage::progress::Progress::new("zip", jobs.len() as u64, 0, !args.json);
+    let progress =
+        mailstage::progress::Progress::counting("zip", "users", jobs.len() as u64, !args.json);
     let mut code = 0;
     let mut reports = Vec::new();
     for (user, out) in &jobs {

@@ -19,6 +19,7 @@ pub mod mutf7;
 pub mod progress;
 pub mod quarantine;
 pub mod repair;
+pub mod report;
 pub mod stage;
 pub mod upload;
 pub mod zip;

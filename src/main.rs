@@ -20,6 +20,7 @@ fn main() -> ExitCode {
         cli::Command::Rollback(args) => cli::rollback(args),
         cli::Command::Zip(args) => cli::zip(args),
         cli::Command::Quarantine(args) => cli::quarantine(args),
+        cli::Command::Report(args) => cli::report(args),
     };
     match result {
         Ok(code) => ExitCode::from(u8::try_from(code).unwrap_or(2)),

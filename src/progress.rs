@@ -34,6 +34,24 @@ impl Progress {
         }
     }
 
+    /// A bar counting `total` things other than messages (`unit`: "users"), shown only
+    /// if `show` is true and stderr is a terminal.
+    pub fn counting(what: &str, unit: &str, total: u64, show: bool) -> Self {
+        if !show || !std::io::stderr().is_terminal() {
+            return Progress::hidden();
+        }
+        let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
+        let template =
+            format!("{what} [{{elapsed_precise}}] {{wide_bar}} {{pos}}/{{len}} {unit} {{msg}}");
+        if let Ok(style) = ProgressStyle::with_template(&template) {
+            bar.set_style(style);
+        }
+        Progress {
+            bar,
+            total_bytes: Default::default(),
+        }
+    }
+
     /// A bar that never draws.
     pub fn hidden() -> Self {
         Progress {

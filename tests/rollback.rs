@@ -33,7 +33,15 @@ fn ctl(port: u16, user: &str, pw: &Path, args: &[&str]) -> String {
 fn state(port: u16, user: &str, pw: &Path) -> (Vec<String>, String) {
     let mut msgs: Vec<String> = dump(port, user, pw).iter().map(|m| m.to_string()).collect();
     msgs.sort();
-    (msgs, ctl(port, user, pw, &["folders"]))
+    // \Marked / \Unmarked (RFC 3501 §7.2.2) are the server's note that messages were
+    // added since the folder was last selected, not the mailbox's content; after
+    // killed uploads it depends on timing (Sent was left \Marked once under load).
+    let folders = ctl(port, user, pw, &["folders"])
+        .replace(" \\Marked", "")
+        .replace("\\Marked ", "")
+        .replace(" \\Unmarked", "")
+        .replace("\\Unmarked ", "");
+    (msgs, folders)
 }
 
 fn imap_date(rfc3339: &str, shift_days: i64) -> String {

@@ -338,6 +338,10 @@ fn batch(args: &UploadArgs, csv: &Path) -> Result<i32> {
         .as_deref()
         .ok_or_else(|| anyhow!("--users needs --staging STAGING"))?;
     let jobs = read_jobs(csv)?;
+    // One bar for the batch, a user at a time: the users' own bars would fight over
+    // the terminal line.
+    let progress =
+        mailstage::progress::Progress::counting("upload", "users", jobs.len() as u64, !args.json);
     let next = std::sync::atomic::AtomicUsize::new(0);
     let results = std::sync::Mutex::new(Vec::new());
     std::thread::scope(|s| {
@@ -352,6 +356,8 @@ fn batch(args: &UploadArgs, csv: &Path) -> Result<i32> {
                             upload::upload(&root.join(&job.user), &o).map_err(Into::into)
                         },
                     );
+                    progress.inc(1);
+                    progress.set_message(job.user.clone());
                     if let Ok(mut v) = results.lock() {
                         v.push((i, r));
                     }
@@ -359,6 +365,7 @@ fn batch(args: &UploadArgs, csv: &Path) -> Result<i32> {
             });
         }
     });
+    progress.finish();
     let mut results = results.into_inner().unwrap_or_default();
     results.sort_by_key(|(i, _)| *i);
     let mut code = 0;
@@ -527,7 +534,8 @@ fn login_of(conn: &ConnArgs) -> Result<&str> {
 
 /// Runs `verify` and returns the process exit code.
 pub fn verify(args: VerifyArgs) -> Result<i32> {
-    let opts = base_options(&args.conn, &args.flags, login_of(&args.conn)?, None)?;
+    let mut opts = base_options(&args.conn, &args.flags, login_of(&args.conn)?, None)?;
+    opts.progress = !args.json;
     let r = mailstage::upload::verify::verify(&args.staging_user, &opts)
         .with_context(|| format!("verify of {}", args.staging_user.display()))?;
     if args.json {
@@ -591,6 +599,7 @@ pub fn verify(args: VerifyArgs) -> Result<i32> {
 pub fn rollback(args: RollbackArgs) -> Result<i32> {
     let mut opts = base_options(&args.conn, &args.flags, login_of(&args.conn)?, None)?;
     opts.dry_run = args.dry_run;
+    opts.progress = !args.json;
     let r = match mailstage::upload::rollback::rollback(&args.staging_user, &opts, args.force) {
         Ok(r) => r,
         Err(e @ mailstage::upload::rollback::RollbackError::NeedsForce(_)) => {

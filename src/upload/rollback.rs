@@ -27,6 +27,7 @@ use super::plan::{FolderPlan, display_name};
 use super::survey;
 use super::{UploadError, UploadOptions, journal_path};
 use crate::imap::{ImapError, proto::format_uid_set};
+use crate::progress::Progress;
 
 use crate::stage::reader::{self, StagedIndex};
 
@@ -131,8 +132,18 @@ pub fn rollback(
         restore_protects(&mut sv, &index, &mut journal)?;
     }
 
+    // Over all staged messages, a folder at a time (only the journal's ones are
+    // worked on, but that count is not known before each folder is read).
+    let progress = Progress::new(
+        &format!("rollback {}", opts.mailbox),
+        index.slots.len() as u64,
+        index.staged_bytes,
+        opts.progress,
+    );
     for (f, name) in index.folders.iter().enumerate() {
         let items = survey::items(&index, f as u32).map_err(RollbackError::from)?;
+        progress.set_message(name.clone());
+        progress.inc(items.len() as u64);
         let ours: Vec<usize> = (0..items.len())
             .filter(|&k| {
                 matches!(
@@ -231,6 +242,7 @@ pub fn rollback(
         report.folders.push(fr);
     }
 
+    progress.finish();
     if !opts.dry_run {
         report.folders_deleted = delete_empty_created(&mut sv, &mut journal)?;
     }

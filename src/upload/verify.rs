@@ -2,7 +2,9 @@
 //! manifest and the upload journal (see `survey` for how messages are matched).
 //!
 //! Missing messages are written to `<journal>.missing.txt` and recorded in the
-//! journal as `missing`, so the next `upload` sends exactly those again.
+//! journal as `missing`, so the next `upload` sends exactly those again. The totals
+//! are kept in `<journal>.verify.json` ([`VerifyResult`]) for `mailstage report`: the
+//! journal says what was sent, only verify says what the server has.
 
 use std::collections::BTreeSet;
 
@@ -12,6 +14,7 @@ use super::journal::{Journal, Record, State};
 use super::plan::FolderPlan;
 use super::survey::{self, Found};
 use super::{UploadError, UploadOptions, append_flags, journal_path};
+use crate::progress::Progress;
 use crate::stage::reader::{self, StagedIndex};
 
 /// One folder's comparison.
@@ -83,6 +86,66 @@ pub struct VerifyReport {
     pub ok: bool,
 }
 
+/// What `verify` leaves beside the journal (`<journal>.verify.json`): the totals of
+/// its last run and when it ran. Keys in a fixed order; no per-message data, so the
+/// file stays small whatever the mailbox size.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct VerifyResult {
+    /// When verify finished (RFC 3339, UTC).
+    pub time: String,
+    /// `host:port`.
+    pub server: String,
+    /// Mailbox.
+    pub mailbox: String,
+    /// Staged messages expected on the server.
+    pub expected: u64,
+    /// Found.
+    pub present: u64,
+    /// Not found.
+    pub missing: u64,
+    /// Extra copies.
+    pub duplicated: u64,
+    /// Found with another INTERNALDATE.
+    pub wrong_date: u64,
+    /// Found with other flags.
+    pub wrong_flags: u64,
+    /// The user's own messages.
+    pub other: u64,
+    /// Folders that could not be checked.
+    pub folder_problems: u64,
+    /// Nothing missing and nothing duplicated.
+    pub ok: bool,
+}
+
+impl VerifyResult {
+    /// The totals of `report`, stamped with `time`.
+    pub fn of(report: &VerifyReport, time: String) -> Self {
+        VerifyResult {
+            time,
+            server: report.server.clone(),
+            mailbox: report.mailbox.clone(),
+            expected: report.expected,
+            present: report.present,
+            missing: report.missing,
+            duplicated: report.duplicated,
+            wrong_date: report.wrong_date,
+            wrong_flags: report.wrong_flags,
+            other: report.other,
+            folder_problems: report
+                .folders
+                .iter()
+                .filter(|f| f.problem.as_deref().is_some_and(|p| p != survey::EXCLUDED))
+                .count() as u64,
+            ok: report.ok,
+        }
+    }
+}
+
+/// The verify result file of a journal: `<journal stem>.verify.json`.
+pub fn result_path(journal: &std::path::Path) -> std::path::PathBuf {
+    journal.with_extension("verify.json")
+}
+
 fn norm_flags<'a>(flags: impl Iterator<Item = &'a String>) -> BTreeSet<String> {
     flags
         .filter(|f| !f.eq_ignore_ascii_case("\\Recent"))
@@ -113,8 +176,19 @@ pub fn verify(
         ..Default::default()
     };
     let mut missing_paths = Vec::new();
+    // Counted a folder at a time: the FETCH of a folder is the slow part, and the bar
+    // is hidden anyway unless stderr is a terminal.
+    let progress = Progress::new(
+        &format!("verify {}", opts.mailbox),
+        index.slots.len() as u64,
+        index.staged_bytes,
+        opts.progress,
+    );
     for (f, name) in index.folders.iter().enumerate() {
         let items = survey::items(&index, f as u32)?;
+        progress.set_message(name.clone());
+        // counted before the work: every `continue` below still moves the bar on
+        progress.inc(items.len() as u64);
         let mut fc = FolderCheck {
             folder: name.clone(),
             expected: items.len() as u64,
@@ -234,6 +308,7 @@ pub fn verify(
         fc.other = m.others.len() as u64;
         report.folders.push(fc);
     }
+    progress.finish();
     for p in &missing_paths {
         if journal.state(p).is_some() {
             journal.record(&Record::Missing { path: p.clone() })?;
@@ -261,5 +336,13 @@ pub fn verify(
     }
     report.ok = report.missing == 0 && report.duplicated == 0;
     sv.conn.logout();
+    // Milliseconds: `report` compares this with the journal's session times. Best
+    // effort like `.last.json`: the report above is the answer, this copy is for
+    // `mailstage report` later.
+    let time = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    if let Ok(mut json) = serde_json::to_vec_pretty(&VerifyResult::of(&report, time)) {
+        json.push(b'\n');
+        let _ = crate::stage::writer::write_small_file(&result_path(&jpath), &json);
+    }
     Ok(report)
 }
