@@ -12,6 +12,7 @@ use mailstage::folders::{MappingRules, Target};
 use mailstage::maildir::LayoutChoice;
 use mailstage::progress::human_bytes;
 
+mod batch;
 mod quarantine;
 mod report;
 mod upload;
@@ -215,40 +216,15 @@ fn load_rules(map: Option<&Path>, excludes: &[String]) -> Result<MappingRules> {
     Ok(rules)
 }
 
-/// Read the batch CSV into jobs.
+/// Read the batch CSV (`name,maildir[,exclude,map,max_size]`) into jobs.
 fn read_users(csv_path: &Path, args: &ConvertArgs) -> Result<Vec<UserJob>> {
-    let base = csv_path.parent().unwrap_or(Path::new("."));
-    let mut rdr = csv::ReaderBuilder::new()
-        .trim(csv::Trim::All)
-        .comment(Some(b'#'))
-        .from_path(csv_path)
-        .with_context(|| format!("cannot read {}", csv_path.display()))?;
-    let headers = rdr.headers()?.clone();
-    let col = |name: &str| headers.iter().position(|h| h.eq_ignore_ascii_case(name));
-    let (Some(name_col), Some(dir_col)) = (col("name"), col("maildir")) else {
-        bail!(
-            "{}: the header row must name the columns `name` and `maildir`",
-            csv_path.display()
-        );
-    };
-    let (ex_col, map_col, size_col) = (col("exclude"), col("map"), col("max_size"));
-    let mut jobs = Vec::new();
-    let mut names = std::collections::HashSet::new();
-    for (i, rec) in rdr.records().enumerate() {
-        let line = i + 2;
-        let rec = rec.with_context(|| format!("{}:{line}", csv_path.display()))?;
-        let get = |c: Option<usize>| c.and_then(|c| rec.get(c)).filter(|v| !v.is_empty());
-        let name = get(Some(name_col))
-            .ok_or_else(|| anyhow!("{}:{line}: empty name", csv_path.display()))?
-            .to_string();
-        check_user_name(&name).with_context(|| format!("{}:{line}", csv_path.display()))?;
-        if !names.insert(name.clone()) {
-            bail!("{}:{line}: user {name:?} appears twice", csv_path.display());
-        }
-        let dir = get(Some(dir_col))
-            .ok_or_else(|| anyhow!("{}:{line}: empty maildir", csv_path.display()))?;
+    let (base, rows) = batch::read(csv_path, &["name", "maildir"])?;
+    let mut jobs = Vec::with_capacity(rows.len());
+    for row in rows {
+        let name = row.require("name")?.to_string();
+        let dir = row.require("maildir")?;
         let mut excludes = args.exclude.clone();
-        if let Some(ex) = get(ex_col) {
+        if let Some(ex) = row.get("exclude") {
             excludes.extend(
                 ex.split(';')
                     .map(str::trim)
@@ -256,16 +232,14 @@ fn read_users(csv_path: &Path, args: &ConvertArgs) -> Result<Vec<UserJob>> {
                     .map(String::from),
             );
         }
-        let map = get(map_col)
+        let map = row
+            .get("map")
             .map(|m| base.join(m))
             .or_else(|| args.map.clone());
         let rules = load_rules(map.as_deref(), &excludes)
-            .with_context(|| format!("{}:{line}: user {name}", csv_path.display()))?;
-        let max_size = match get(size_col) {
-            Some(s) => Some(
-                Some(parse_size(s).map_err(|e| anyhow!("{}:{line}: {e}", csv_path.display()))?)
-                    .filter(|&n| n > 0),
-            ),
+            .map_err(|e| row.error(format!("user {name}: {e:#}")))?;
+        let max_size = match row.get("max_size") {
+            Some(s) => Some(Some(parse_size(s).map_err(|e| row.error(e))?).filter(|&n| n > 0)),
             None => None,
         };
         jobs.push(UserJob {
@@ -274,9 +248,6 @@ fn read_users(csv_path: &Path, args: &ConvertArgs) -> Result<Vec<UserJob>> {
             rules,
             max_size,
         });
-    }
-    if jobs.is_empty() {
-        bail!("{}: no users", csv_path.display());
     }
     Ok(jobs)
 }

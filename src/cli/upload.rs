@@ -269,42 +269,18 @@ struct Job {
     password_file: Option<PathBuf>,
 }
 
+/// Reads the batch CSV (`user,login[,password_file]`).
 fn read_jobs(csv_path: &Path) -> Result<Vec<Job>> {
-    let base = csv_path.parent().unwrap_or(Path::new("."));
-    let mut rdr = csv::ReaderBuilder::new()
-        .trim(csv::Trim::All)
-        .comment(Some(b'#'))
-        .from_path(csv_path)
-        .with_context(|| format!("cannot read {}", csv_path.display()))?;
-    let headers = rdr.headers()?.clone();
-    let col = |name: &str| headers.iter().position(|h| h.eq_ignore_ascii_case(name));
-    let (Some(u), Some(l)) = (col("user"), col("login")) else {
-        bail!(
-            "{}: the header row must name the columns `user` and `login`",
-            csv_path.display()
-        );
-    };
-    let pw = col("password_file");
-    let mut jobs = Vec::new();
-    for (i, rec) in rdr.records().enumerate() {
-        let line = i + 2;
-        let rec = rec.with_context(|| format!("{}:{line}", csv_path.display()))?;
-        let get = |c: Option<usize>| c.and_then(|c| rec.get(c)).filter(|v| !v.is_empty());
-        let user =
-            get(Some(u)).ok_or_else(|| anyhow!("{}:{line}: empty user", csv_path.display()))?;
-        super::check_user_name(user).with_context(|| format!("{}:{line}", csv_path.display()))?;
-        let login =
-            get(Some(l)).ok_or_else(|| anyhow!("{}:{line}: empty login", csv_path.display()))?;
-        jobs.push(Job {
-            user: user.to_owned(),
-            login: login.to_owned(),
-            password_file: get(pw).map(|p| base.join(p)),
-        });
-    }
-    if jobs.is_empty() {
-        bail!("{}: no users", csv_path.display());
-    }
-    Ok(jobs)
+    let (base, rows) = super::batch::read(csv_path, &["user", "login"])?;
+    rows.iter()
+        .map(|row| {
+            Ok(Job {
+                user: row.require("user")?.to_owned(),
+                login: row.require("login")?.to_owned(),
+                password_file: row.get("password_file").map(|p| base.join(p)),
+            })
+        })
+        .collect()
 }
 
 /// Runs `upload` and returns the process exit code.
