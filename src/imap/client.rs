@@ -289,25 +289,43 @@ impl Connection {
 
     /// Runs one command (without literals) to completion.
     pub fn run(&mut self, cmd: &[u8]) -> Result<Done, ImapError> {
+        let mut untagged = Vec::new();
+        let completion = self.run_each(cmd, |r| untagged.push(r))?;
+        Ok(Done {
+            completion,
+            untagged,
+        })
+    }
+
+    /// Like [`Connection::run`], but a NO or BAD is an error carrying the server's words.
+    pub fn run_checked(&mut self, cmd: &[u8]) -> Result<Done, ImapError> {
+        let done = self.run(cmd)?;
+        checked(cmd, &done.completion)?;
+        Ok(done)
+    }
+
+    /// [`Connection::run`], handing each untagged response to `on_untagged` as it
+    /// arrives instead of collecting them.
+    fn run_each(
+        &mut self,
+        cmd: &[u8],
+        on_untagged: impl FnMut(Response),
+    ) -> Result<Completion, ImapError> {
         let tag = self.tag();
         self.out.extend_from_slice(tag.as_bytes());
         self.out.push(b' ');
         self.out.extend_from_slice(cmd);
         self.out.extend_from_slice(b"\r\n");
         self.flush()?;
-        self.wait_for(&tag)
-    }
-
-    /// Like [`Connection::run`], but a NO or BAD is an error carrying the server's words.
-    pub fn run_checked(&mut self, cmd: &[u8]) -> Result<Done, ImapError> {
-        let done = self.run(cmd)?;
-        if done.completion.status != Status::Ok {
-            return Err(ImapError::Command {
-                command: command_name(cmd),
-                answer: done.completion.describe(),
-            });
-        }
-        Ok(done)
+        self.wait_for_each(
+            &tag,
+            |_, text| {
+                Err(ImapError::Protocol(format!(
+                    "unexpected continuation request: + {text}"
+                )))
+            },
+            on_untagged,
+        )
     }
 
     /// One response, sorted: a completion, a continuation request, or anything else.
@@ -335,36 +353,42 @@ impl Connection {
         })
     }
 
-    fn wait_for(&mut self, tag: &str) -> Result<Done, ImapError> {
-        self.wait_for_with(tag, |_, text| {
-            Err(ImapError::Protocol(format!(
-                "unexpected continuation request: + {text}"
-            )))
-        })
-    }
-
     /// Reads until `tag` completes, collecting untagged responses and queueing other
     /// commands' completions; `on_continue` answers a `+`.
     fn wait_for_with(
         &mut self,
         tag: &str,
-        mut on_continue: impl FnMut(&mut Self, String) -> Result<(), ImapError>,
+        on_continue: impl FnMut(&mut Self, String) -> Result<(), ImapError>,
     ) -> Result<Done, ImapError> {
         let mut untagged = Vec::new();
+        let completion = self.wait_for_each(tag, on_continue, |r| untagged.push(r))?;
+        Ok(Done {
+            completion,
+            untagged,
+        })
+    }
+
+    /// Reads until `tag` completes, handing each untagged response to `on_untagged` as
+    /// it arrives and queueing other commands' completions; `on_continue` answers a
+    /// `+`. Lets a big answer (a FETCH of a whole folder) be reduced to what the caller
+    /// keeps while it is read, instead of holding every response's tokens at once.
+    fn wait_for_each(
+        &mut self,
+        tag: &str,
+        mut on_continue: impl FnMut(&mut Self, String) -> Result<(), ImapError>,
+        mut on_untagged: impl FnMut(Response),
+    ) -> Result<Completion, ImapError> {
         loop {
             match self.next_event()? {
                 Event::Done(c) if c.tag == tag => {
                     if self.caps_from_code(&c.code) {
                         self.caps_after_login = true;
                     }
-                    return Ok(Done {
-                        completion: c,
-                        untagged,
-                    });
+                    return Ok(c);
                 }
                 Event::Done(c) => self.completions.push_back(c),
                 Event::Continue(text) => on_continue(self, text)?,
-                Event::Other(r) => untagged.push(r),
+                Event::Other(r) => on_untagged(r),
             }
         }
     }
@@ -719,48 +743,12 @@ impl Connection {
             cmd.push_str(" BODY.PEEK[]");
         }
         cmd.push(')');
-        let done = self.run_checked(cmd.as_bytes())?;
         let mut out = Vec::new();
-        for r in done.untagged {
-            let Response::Untagged(v) = r else { continue };
-            if v.get(1)
-                .and_then(Value::atom)
-                .map(str::to_ascii_uppercase)
-                .as_deref()
-                != Some("FETCH")
-            {
-                continue;
-            }
-            let Some(items) = v.get(2).and_then(Value::list) else {
-                continue;
-            };
-            let mut m = FetchedMeta::default();
-            for pair in items.chunks(2) {
-                let [k, val] = pair else { continue };
-                let key = k.atom().map(str::to_ascii_uppercase).unwrap_or_default();
-                match key.as_str() {
-                    "UID" => m.uid = val.number().unwrap_or(0) as u32,
-                    "RFC822.SIZE" => m.size = val.number().unwrap_or(0),
-                    "INTERNALDATE" => {
-                        m.internal_date =
-                            String::from_utf8_lossy(val.bytes().unwrap_or_default()).into_owned()
-                    }
-                    "FLAGS" => m.flags = proto::flag_list(val),
-                    k if k.starts_with("BODY[HEADER.FIELDS") => {
-                        let h = val.bytes().unwrap_or_default();
-                        m.message_ids = [&b"message-id"[..], b"x-ms-exchange-parent-message-id"]
-                            .iter()
-                            .filter_map(|name| header_value(h, name))
-                            .collect();
-                    }
-                    "BODY[]" => m.body = val.bytes().map(<[u8]>::to_vec),
-                    _ => {}
-                }
-            }
-            if m.uid != 0 {
-                out.push(m);
-            }
-        }
+        // Each FETCH response is reduced to its FetchedMeta as it arrives: for a folder
+        // of tens of thousands of messages, holding every response's tokens until the
+        // end took more memory than everything else verify and rollback keep.
+        let completion = self.run_each(cmd.as_bytes(), |r| out.extend(fetched_meta(r)))?;
+        checked(cmd.as_bytes(), &completion)?;
         Ok(out)
     }
 
@@ -778,6 +766,58 @@ impl Connection {
     pub fn logout(mut self) {
         let _ = self.run(b"LOGOUT");
     }
+}
+
+/// A NO or BAD answer to `cmd` as an error carrying the server's words.
+fn checked(cmd: &[u8], c: &Completion) -> Result<(), ImapError> {
+    if c.status != Status::Ok {
+        return Err(ImapError::Command {
+            command: command_name(cmd),
+            answer: c.describe(),
+        });
+    }
+    Ok(())
+}
+
+/// The message data of one untagged `FETCH` response (RFC 3501 §7.4.2); `None` for
+/// any other response or one without a UID.
+fn fetched_meta(r: Response) -> Option<FetchedMeta> {
+    let Response::Untagged(v) = r else {
+        return None;
+    };
+    if v.get(1)
+        .and_then(Value::atom)
+        .map(str::to_ascii_uppercase)
+        .as_deref()
+        != Some("FETCH")
+    {
+        return None;
+    }
+    let items = v.get(2).and_then(Value::list)?;
+    let mut m = FetchedMeta::default();
+    for pair in items.chunks(2) {
+        let [k, val] = pair else { continue };
+        let key = k.atom().map(str::to_ascii_uppercase).unwrap_or_default();
+        match key.as_str() {
+            "UID" => m.uid = val.number().unwrap_or(0) as u32,
+            "RFC822.SIZE" => m.size = val.number().unwrap_or(0),
+            "INTERNALDATE" => {
+                m.internal_date =
+                    String::from_utf8_lossy(val.bytes().unwrap_or_default()).into_owned()
+            }
+            "FLAGS" => m.flags = proto::flag_list(val),
+            k if k.starts_with("BODY[HEADER.FIELDS") => {
+                let h = val.bytes().unwrap_or_default();
+                m.message_ids = [&b"message-id"[..], b"x-ms-exchange-parent-message-id"]
+                    .iter()
+                    .filter_map(|name| header_value(h, name))
+                    .collect();
+            }
+            "BODY[]" => m.body = val.bytes().map(<[u8]>::to_vec),
+            _ => {}
+        }
+    }
+    (m.uid != 0).then_some(m)
 }
 
 /// The mailbox argument: quoted when possible, else a literal is never needed because

@@ -144,15 +144,18 @@ pub fn rollback(
         let items = survey::items(&index, f as u32).map_err(RollbackError::from)?;
         progress.set_message(name.clone());
         progress.inc(items.len() as u64);
-        let ours: Vec<usize> = (0..items.len())
-            .filter(|&k| {
+        // Only the staged messages the journal says may be on the server; moved out of
+        // the folder's list rather than copied (this is per folder: tens of thousands).
+        let cand: Vec<_> = items
+            .into_iter()
+            .filter(|i| {
                 matches!(
-                    journal.state(&items[k].path),
+                    journal.state(&i.path),
                     Some(State::Stored { .. } | State::Uncertain)
                 )
             })
             .collect();
-        if ours.is_empty() {
+        if cand.is_empty() {
             continue;
         }
         let mut fr = FolderRollback {
@@ -166,11 +169,11 @@ pub fn rollback(
             ..
         } = &sv.plans[f]
         else {
-            fr.already_gone = ours.len() as u64;
+            fr.already_gone = cand.len() as u64;
             if !opts.dry_run {
-                for &k in &ours {
+                for c in &cand {
                     journal.record(&Record::Removed {
-                        path: items[k].path.clone(),
+                        path: c.path.clone(),
                     })?;
                 }
             }
@@ -182,7 +185,6 @@ pub fn rollback(
         let info = sv.conn.select(&wire, opts.dry_run)?;
         let floor = journal.floor(name, info.uidvalidity).unwrap_or(1);
         let metas = survey::fetch_all(&mut sv.conn, floor, info.messages)?;
-        let cand: Vec<_> = ours.iter().map(|&k| items[k].clone()).collect();
         let juids: Vec<Option<u32>> = cand
             .iter()
             .map(|i| match journal.state(&i.path) {
