@@ -155,3 +155,74 @@ fn zip_is_valid_complete_utf8_and_deterministic() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("not a user's staging directory"));
 }
+
+/// Offset of the zip64 end of central directory record's signature
+/// (APPNOTE 4.3.14, `PK\x06\x06`), if the archive has one.
+fn zip64_eocd(zip: &[u8]) -> Option<usize> {
+    zip.windows(4).rposition(|w| w == b"PK\x06\x06")
+}
+
+#[test]
+fn more_than_65535_entries_use_zip64_and_released_is_kept() {
+    // The 16-bit entry count of the classic end record (APPNOTE 4.4.22) cannot hold
+    // 70,000 entries; the archive must carry the zip64 end record, and unzip must
+    // see every entry. The tree is made by hand: zip reads any staging tree.
+    let t = tempfile::tempdir().unwrap();
+    let user = t.path().join("u");
+    let per_dir = 1_000;
+    let n = 70_000;
+    for i in 0..n {
+        let dir = user.join(format!("mail/F{:03}", i / per_dir));
+        if i % per_dir == 0 {
+            std::fs::create_dir_all(&dir).unwrap();
+        }
+        std::fs::write(
+            dir.join(format!("{i:06}.eml")),
+            format!("Subject: {i}\r\n\r\n"),
+        )
+        .unwrap();
+    }
+    std::fs::create_dir_all(user.join("released")).unwrap();
+    std::fs::write(user.join("released/releases.jsonl"), "{}\n").unwrap();
+    std::fs::write(user.join("manifest.jsonl"), "").unwrap();
+    let z = t.path().join("u.zip");
+    let out = mailstage()
+        .arg("zip")
+        .arg(&user)
+        .arg("-o")
+        .arg(&z)
+        .arg("--json")
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let dirs = n / per_dir + 2; // mail/, mail/F000 … mail/F069, released/
+    let entries = n + dirs + 2; // + manifest.jsonl, released/releases.jsonl
+    assert_eq!(r[0]["entries"], entries as u64, "{r}");
+    let bytes = std::fs::read(&z).unwrap();
+    assert!(
+        zip64_eocd(&bytes).is_some(),
+        "no zip64 end of central directory record"
+    );
+    let list = Command::new("unzip").arg("-Z1").arg(&z).output().unwrap();
+    assert!(list.status.success());
+    let names: Vec<String> = String::from_utf8(list.stdout)
+        .unwrap()
+        .lines()
+        .map(String::from)
+        .collect();
+    assert_eq!(names.len(), entries);
+    assert!(names.contains(&"mail/F069/069999.eml".to_owned()));
+    assert!(names.contains(&"released/releases.jsonl".to_owned()));
+    let test = Command::new("unzip").arg("-tq").arg(&z).output().unwrap();
+    assert!(
+        test.status.success(),
+        "{}",
+        String::from_utf8_lossy(&test.stdout)
+    );
+}
