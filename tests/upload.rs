@@ -394,6 +394,57 @@ fn refused_messages_are_listed_and_the_rest_arrives_despite_bye() {
 }
 
 #[test]
+fn appendlimit_is_honoured_without_sending_the_big_ones() {
+    // RFC 7889: a server announcing APPENDLIMIT=N refuses larger APPENDs; mailstage
+    // must not send them at all (no literal of the size is ever started).
+    let (_t, user) = staged(150, 15, &[]);
+    let srv = TestServer::start(&[]);
+    let pw = srv.adduser("u9", "pw");
+    let limit = 20_000u64;
+    let caps = format!(
+        "IMAP4 IMAP4rev1 AUTH=PLAIN UIDPLUS CHILDREN IDLE NAMESPACE LITERAL+ APPENDLIMIT={limit}"
+    );
+    let proxy = Proxy::start(
+        srv.port,
+        &["--capabilities", &caps, "--max-size", &limit.to_string()],
+    );
+    let (code, rep, err) = upload_json(&user, proxy.port, "u9", &pw, &[]);
+    assert_eq!(code, 1, "{err}\n{rep}");
+    let mut too_big: Vec<String> = manifest(&user)
+        .iter()
+        .filter(|e| e["status"] == "staged" && e["size"].as_u64().unwrap() > limit)
+        .map(|e| e["path"].as_str().unwrap().to_owned())
+        .collect();
+    too_big.sort();
+    assert!(too_big.len() > 3, "test data needs several big messages");
+    let mut failed: Vec<String> = rep["failed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            assert!(f["reason"].as_str().unwrap().contains("APPENDLIMIT"), "{f}");
+            f["path"].as_str().unwrap().to_owned()
+        })
+        .collect();
+    failed.sort();
+    assert_eq!(failed, too_big);
+    let stats = proxy.stop();
+    assert!(stats["appends_ok"].as_u64().unwrap() > 0, "{stats}");
+    assert_eq!(
+        stats["rejected_total"].as_u64(),
+        Some(0),
+        "an oversize message was sent: {stats}"
+    );
+    let d = dump(srv.port, "u9", &pw);
+    assert_eq!(d.len() as u64, rep["uploaded"].as_u64().unwrap());
+    assert_eq!(
+        d.len(),
+        expected(&user, false).len() - too_big.len(),
+        "everything else arrived"
+    );
+}
+
+#[test]
 fn tls_needs_a_trusted_certificate() {
     let t = tempfile::tempdir().unwrap();
     let out = t.path().join("staging");
