@@ -166,6 +166,7 @@ fn ctx() -> Context {
             .unwrap_or_default(),
         max_size: None,
         source_sha256: [7; 32],
+        disarm_read_receipts: false,
     }
 }
 

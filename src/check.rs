@@ -29,8 +29,14 @@ pub struct Report {
 }
 
 /// Check one message's bytes. `internal_date` stands in for a missing Date (as
-/// `convert` does); `max_size` as `--max-size`.
-pub fn check(bytes: &[u8], internal_date: DateTime<Utc>, max_size: Option<u64>) -> Report {
+/// `convert` does); `max_size` as `--max-size`, `disarm_read_receipts` as
+/// `--disarm-read-receipts`.
+pub fn check(
+    bytes: &[u8],
+    internal_date: DateTime<Utc>,
+    max_size: Option<u64>,
+    disarm_read_receipts: bool,
+) -> Report {
     let problems: Vec<String> = validate::validate(bytes)
         .iter()
         .map(ToString::to_string)
@@ -39,6 +45,7 @@ pub fn check(bytes: &[u8], internal_date: DateTime<Utc>, max_size: Option<u64>) 
         internal_date,
         max_size,
         source_sha256: Sha256::digest(bytes).into(),
+        disarm_read_receipts,
     };
     match repair::repair(bytes, &ctx) {
         Outcome::Staged(s) => {

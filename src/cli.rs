@@ -65,6 +65,9 @@ pub struct CheckArgs {
     /// Size limit, as for convert (0 = none, the default here).
     #[arg(long, value_name = "BYTES", value_parser = parse_size)]
     pub max_size: Option<u64>,
+    /// As for convert: rename read-receipt requests.
+    #[arg(long)]
+    pub disarm_read_receipts: bool,
     /// Print one JSON object per file.
     #[arg(long)]
     pub json: bool,
@@ -112,6 +115,10 @@ pub struct ConvertArgs {
     /// Worker threads (default: one per core).
     #[arg(long, short = 'j', value_name = "N")]
     pub jobs: Option<usize>,
+    /// Rename read-receipt requests (Disposition-Notification-To, Return-Receipt-To)
+    /// to X-Disarmed-…, so that Outlook offers no receipts for old mail.
+    #[arg(long)]
+    pub disarm_read_receipts: bool,
     /// Print the report as JSON on stdout.
     #[arg(long)]
     pub json: bool,
@@ -270,7 +277,12 @@ pub fn check(args: CheckArgs) -> Result<i32> {
             .and_then(|m| m.modified())
             .map(chrono::DateTime::<chrono::Utc>::from)
             .unwrap_or_default();
-        let r = mailstage::check::check(&bytes, mtime, args.max_size.filter(|&n| n > 0));
+        let r = mailstage::check::check(
+            &bytes,
+            mtime,
+            args.max_size.filter(|&n| n > 0),
+            args.disarm_read_receipts,
+        );
         if r.verdict != "clean" && code == 0 {
             code = 1;
         }
@@ -346,6 +358,7 @@ pub fn convert(args: ConvertArgs) -> Result<i32> {
             max_size,
             layout: args.layout.into(),
             progress: !args.quiet && !args.json,
+            disarm_read_receipts: args.disarm_read_receipts,
         },
     };
     let mut builder = rayon::ThreadPoolBuilder::new();

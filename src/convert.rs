@@ -50,6 +50,8 @@ pub struct Options {
     pub max_size: Option<u64>,
     /// Source Maildir layout.
     pub layout: LayoutChoice,
+    /// Rename read-receipt requests in every message header (a named repair).
+    pub disarm_read_receipts: bool,
     /// Show a progress bar (only ever on a terminal).
     pub progress: bool,
 }
@@ -151,6 +153,9 @@ pub struct UserSummary {
     /// Staged messages that an admin released from quarantine (counted as staged).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub released: u64,
+    /// `convert --disarm-read-receipts` was on (a release repairs the same way).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub disarm_read_receipts: bool,
     /// Things an admin should know that did not stop the run.
     pub warnings: Vec<String>,
 }
@@ -309,6 +314,24 @@ struct ReleasedKind {
     record: release::Record,
 }
 
+/// One user's settings for the repair of each message.
+#[derive(Debug, Clone, Copy)]
+struct Settings {
+    max_size: Option<u64>,
+    disarm_read_receipts: bool,
+}
+
+impl Settings {
+    fn context(self, internal_date: DateTime<Utc>, source_sha256: [u8; 32]) -> repair::Context {
+        repair::Context {
+            internal_date,
+            max_size: self.max_size,
+            source_sha256,
+            disarm_read_receipts: self.disarm_read_receipts,
+        }
+    }
+}
+
 /// The releases of the folder being converted, and where their fixed copies are.
 struct FolderReleases<'a> {
     user_dir: &'a Path,
@@ -354,12 +377,16 @@ fn convert_user(
     drop(names);
     let user_dir = out.join(&job.name);
     check_no_overlap(scanner.root(), &user_dir)?;
-    let max_size = job.max_size.unwrap_or(opts.max_size);
+    let settings = Settings {
+        max_size: job.max_size.unwrap_or(opts.max_size),
+        disarm_read_receipts: opts.disarm_read_receipts,
+    };
 
     let mut summary = UserSummary {
         user: job.name.clone(),
         maildir: job.maildir.display().to_string(),
         folders: scanner.folders().len() as u64,
+        disarm_read_receipts: opts.disarm_read_receipts,
         ..UserSummary::default()
     };
     // Scan warnings come first in the summary; they are complete only once every
@@ -427,7 +454,7 @@ fn convert_user(
             &msgs,
             fp,
             &folder_releases,
-            max_size,
+            settings,
             &mut stage,
             progress,
             &mut summary,
@@ -459,7 +486,7 @@ fn convert_folder(
     msgs: &FolderMessages,
     fp: &FolderPlan,
     releases: &FolderReleases<'_>,
-    max_size: Option<u64>,
+    settings: Settings,
     stage: &mut UserStage,
     progress: &Progress,
     summary: &mut UserSummary,
@@ -485,7 +512,7 @@ fn convert_folder(
         let processed: Vec<Processed> = (start..end)
             .into_par_iter()
             .map(|i| {
-                let p = process(&msgs.get(i), fp.excluded.is_some(), max_size, releases);
+                let p = process(&msgs.get(i), fp.excluded.is_some(), settings, releases);
                 progress.inc(1);
                 p
             })
@@ -539,14 +566,14 @@ fn convert_folder(
 fn process(
     m: &Message<'_>,
     excluded: bool,
-    max_size: Option<u64>,
+    settings: Settings,
     releases: &FolderReleases<'_>,
 ) -> Processed {
     // The absolute path is not stored per message; it is built here, for the read.
     let path = m.path();
     // A file much larger than the limit is hashed and copied as a stream, never
     // held in memory (CRLF normalisation only ever grows a message).
-    if let Some(limit) = max_size
+    if let Some(limit) = settings.max_size
         && m.size() > limit
         && !excluded
     {
@@ -556,11 +583,7 @@ fn process(
                 Ok(bytes) => {
                     // The reason stays the one this path gives without the release.
                     let reason = QuarantineReason::TooLarge { size, limit };
-                    let ctx = repair::Context {
-                        internal_date: to_utc(m.mtime()),
-                        max_size,
-                        source_sha256: sha,
-                    };
+                    let ctx = settings.context(to_utc(m.mtime()), sha);
                     Processed {
                         sha256: Some(sha),
                         source_size: size,
@@ -591,23 +614,19 @@ fn process(
             kind: Kind::Excluded,
         };
     }
-    process_bytes(m, bytes, max_size, releases)
+    process_bytes(m, bytes, settings, releases)
 }
 
 /// [`process`] for a message that is not excluded, once its bytes are read.
 fn process_bytes(
     m: &Message<'_>,
     bytes: Vec<u8>,
-    max_size: Option<u64>,
+    settings: Settings,
     releases: &FolderReleases<'_>,
 ) -> Processed {
     let sha: [u8; 32] = Sha256::digest(&bytes).into();
     let source_size = bytes.len() as u64;
-    let ctx = repair::Context {
-        internal_date: to_utc(m.mtime()),
-        max_size,
-        source_sha256: sha,
-    };
+    let ctx = settings.context(to_utc(m.mtime()), sha);
     let kind = match repair::repair(&bytes, &ctx) {
         Outcome::Staged(s) => {
             let staged = s.bytes.unwrap_or(bytes);
@@ -664,7 +683,7 @@ fn released(
         },
         None => &original,
     };
-    match release::restage(input, r.as_is, ctx.internal_date, ctx.source_sha256) {
+    match release::restage(input, r.as_is, ctx) {
         Ok(staged) => Kind::Released(Box::new(ReleasedKind {
             original,
             reason,

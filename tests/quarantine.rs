@@ -503,3 +503,97 @@ fn released_message_is_uploaded_once_by_the_next_upload() {
     assert_eq!(code, 0, "{err}");
     assert_eq!(srv.dump(srv.port, "alice", &pw).len(), staged_before + 1);
 }
+
+#[test]
+fn disarm_read_receipts_in_convert_and_in_a_release() {
+    let t = tempfile::tempdir().unwrap();
+    let src = t.path().join("dave");
+    for d in ["cur", "new", "tmp"] {
+        std::fs::create_dir_all(src.join(d)).unwrap();
+    }
+    let head = "From: a@example.org\nTo: dave@example.org\nDate: Mon, 1 Jun 2020 10:00:00 +0000\n";
+    let small = format!(
+        "{head}Subject: please confirm\nMessage-ID: <r1@example.org>\nDisposition-Notification-To: a@example.org\n\nshort\n"
+    );
+    let big = format!(
+        "{head}Subject: big one\nMessage-ID: <r2@example.org>\nDisposition-Notification-To: a@example.org\n\n{}\n",
+        "line of text\n".repeat(100)
+    );
+    let plain = format!("{head}Subject: plain\nMessage-ID: <r3@example.org>\n\nhello\n");
+    std::fs::write(src.join("cur/1591005600.M1P1.h:2,"), &small).unwrap();
+    std::fs::write(src.join("cur/1591005601.M2P1.h:2,"), &big).unwrap();
+    std::fs::write(src.join("cur/1591005602.M3P1.h:2,S"), &plain).unwrap();
+    let staging = t.path().join("staging");
+    let (code, _, err) = run(args![
+        "convert",
+        &src,
+        "--out",
+        &staging,
+        "-q",
+        "--max-size",
+        "1000",
+        "--disarm-read-receipts"
+    ]);
+    assert_eq!(code, 1, "{err}");
+    let user = staging.join("dave");
+    let by_subject = |subject: &str| {
+        manifest(&user)
+            .into_iter()
+            .find(|e| {
+                e["path"].as_str().is_some_and(|p| {
+                    std::fs::read_to_string(user.join(p))
+                        .unwrap()
+                        .contains(&format!("Subject: {subject}"))
+                })
+            })
+            .unwrap()
+    };
+    let e = by_subject("please confirm");
+    assert_eq!(e["repairs"], serde_json::json!(["read-receipt-disarmed"]));
+    let staged = std::fs::read_to_string(user.join(e["path"].as_str().unwrap())).unwrap();
+    assert_eq!(
+        staged,
+        small
+            .replace('\n', "\r\n")
+            .replace("\r\nDisposition-", "\r\nX-Disarmed-Disposition-")
+    );
+    let e = by_subject("plain");
+    assert_eq!(e["repairs"], serde_json::json!([]));
+    let s: Value =
+        serde_json::from_slice(&std::fs::read(user.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(s["disarm_read_receipts"], true);
+    assert_eq!(s["repairs"]["read-receipt-disarmed"], 1);
+
+    // The too-large one, released: disarmed like the rest of the tree.
+    let big_e = by_subject("big one");
+    assert_eq!(big_e["status"], "quarantined");
+    let id = &big_e["sha256"].as_str().unwrap()[..16];
+    let (code, _, err) = run(args!["quarantine", "release", &user, id]);
+    assert_eq!(code, 0, "{err}");
+    let e = by_subject("big one");
+    assert_eq!(e["status"], "staged");
+    assert_eq!(e["repairs"], serde_json::json!(["read-receipt-disarmed"]));
+    let before = tree(&user);
+    let (code, _, _) = run(args![
+        "convert",
+        &src,
+        "--out",
+        &staging,
+        "-q",
+        "--max-size",
+        "1000",
+        "--disarm-read-receipts"
+    ]);
+    assert_eq!(code, 0, "nothing quarantined any more");
+    assert_eq!(tree(&user), before, "re-convert keeps the disarmed release");
+
+    // Without the option, nothing is renamed.
+    let plain_staging = t.path().join("plain");
+    let (code, _, _) = run(args!["convert", &src, "--out", &plain_staging, "-q"]);
+    assert_eq!(code, 0);
+    assert!(
+        manifest(&plain_staging.join("dave"))
+            .iter()
+            .all(|e| e["repairs"] == serde_json::json!([]))
+    );
+}

@@ -10,6 +10,7 @@ fn ctx() -> Context {
         internal_date: DateTime::from_timestamp(1_236_982_500, 0).unwrap(),
         max_size: None,
         source_sha256: [0x5a; 32],
+        disarm_read_receipts: false,
     }
 }
 
@@ -312,4 +313,62 @@ fn rfc2231_filename_split_across_an_encoded_character() {
         b"attachment; filename*0*=UTF-8''R%C3; filename*1*=%A9sum%C3%A9.pdf",
     );
     assert_eq!(params[0].text().as_deref(), Some("Résumé.pdf"));
+}
+
+#[test]
+fn read_receipt_requests_are_disarmed_only_on_request_and_only_at_the_top() {
+    let m = format!(
+        "{HEAD}Subject: minutes\r\nDisposition-Notification-To: Carol <carol@example.org>\r\n\
+Return-Receipt-To: carol@example.org\r\nContent-Type: message/rfc822\r\n\r\n\
+From: x@example.org\r\nDisposition-Notification-To: x@example.org\r\n\r\ninner\r\n"
+    );
+    // Off (the default): the clean message stays byte-identical.
+    match repair(m.as_bytes(), &ctx()) {
+        Outcome::Staged(s) => assert!(s.bytes.is_none() && s.repairs.is_empty()),
+        Outcome::Quarantined(r) => panic!("{r}"),
+    }
+    let on = Context {
+        disarm_read_receipts: true,
+        ..ctx()
+    };
+    let Outcome::Staged(s) = repair(m.as_bytes(), &on) else {
+        panic!("quarantined")
+    };
+    assert_eq!(s.repairs, vec![Repair::ReadReceiptDisarmed]);
+    let out = text(s.bytes(m.as_bytes()));
+    // Only the two names change (the values stay, for the record); the embedded
+    // message's own request is part of that message and is left alone.
+    let want = m
+        .replacen(
+            "\r\nDisposition-Notification-To: Carol",
+            "\r\nX-Disarmed-Disposition-Notification-To: Carol",
+            1,
+        )
+        .replacen(
+            "\r\nReturn-Receipt-To:",
+            "\r\nX-Disarmed-Return-Receipt-To:",
+            1,
+        );
+    assert_eq!(out, want);
+    assert!(validate::validate(out.as_bytes()).is_empty());
+    // Idempotent: a disarmed message needs nothing more.
+    let Outcome::Staged(again) = repair(out.as_bytes(), &on) else {
+        panic!("quarantined")
+    };
+    assert!(again.bytes.is_none() && again.repairs.is_empty());
+
+    // A first line the prefix would push past 998 octets is folded after the colon.
+    let long = format!(
+        "{HEAD}Disposition-Notification-To: {}@example.org\r\n\r\nbody\r\n",
+        "a".repeat(998 - "Disposition-Notification-To: @example.org".len())
+    );
+    let Outcome::Staged(s) = repair(long.as_bytes(), &on) else {
+        panic!("quarantined")
+    };
+    let out = text(s.bytes(long.as_bytes()));
+    assert!(
+        out.contains("\r\nX-Disarmed-Disposition-Notification-To:\r\n aaa"),
+        "{out}"
+    );
+    assert!(validate::validate(out.as_bytes()).is_empty());
 }

@@ -15,6 +15,7 @@ use sha2::{Digest, Sha256};
 
 use super::{QuarantineError, find, io_err};
 use crate::convert::UserSummary;
+use crate::repair;
 use crate::stage::Entry;
 use crate::stage::manifest::{self, Released};
 use crate::stage::paths::reason_file_name;
@@ -91,7 +92,18 @@ pub fn release(
             fs::read(&p).map_err(io_err(&p))?
         }
     };
-    let staged = store::restage(&input, opts.as_is, internal, source_sha).map_err(|why| {
+    // The repair settings of the convert that made the tree (a later convert applies
+    // this release with them).
+    let summary: Option<UserSummary> = fs::read(user_dir.join("summary.json"))
+        .ok()
+        .and_then(|t| serde_json::from_slice(&t).ok());
+    let ctx = repair::Context {
+        internal_date: internal,
+        max_size: None,
+        source_sha256: source_sha,
+        disarm_read_receipts: summary.is_some_and(|s| s.disarm_read_receipts),
+    };
+    let staged = store::restage(&input, opts.as_is, &ctx).map_err(|why| {
         QuarantineError::Refused(format!(
             "{id} still cannot be staged: {why}. Fix a copy of {} and give it with --file FIXED.eml, \
              or accept it as it is with --force-as-is (see mailstage quarantine show)",

@@ -96,7 +96,7 @@ pub fn show(user_dir: &Path, id: &str) -> Result<Shown, QuarantineError> {
     let internal = DateTime::parse_from_rfc3339(&shown.entry.internal_date)
         .map(|d| d.with_timezone(&Utc))
         .unwrap_or_default();
-    shown.check = Some(check::check(&raw, internal, None));
+    shown.check = Some(check::check(&raw, internal, None, false));
     let msg = lines::to_crlf(&raw).0.into_owned();
     let root = scan::scan(&msg);
     for (i, f) in root.header.fields.iter().enumerate() {

@@ -32,6 +32,10 @@ pub struct Context {
     /// SHA-256 of the source bytes: a missing Message-ID is derived from it, so that
     /// converting the same message twice gives the same Message-ID.
     pub source_sha256: [u8; 32],
+    /// Rename read-receipt requests (`Disposition-Notification-To`,
+    /// `Return-Receipt-To`) in the message header so that Outlook does not offer to
+    /// send receipts for years-old mail (`convert --disarm-read-receipts`).
+    pub disarm_read_receipts: bool,
 }
 
 /// One named repair. The names are stable: they appear in `manifest.jsonl`'s
@@ -112,6 +116,8 @@ pub enum Repair {
     CharsetTranscoded,
     /// Like [`Repair::CharsetAdded`], but nothing fitted and windows-1252 was assumed.
     CharsetGuessed,
+    /// A read-receipt request renamed to `X-Disarmed-<name>` (on request only).
+    ReadReceiptDisarmed,
 }
 
 impl Repair {
@@ -153,6 +159,7 @@ impl Repair {
             Repair::CharsetAlias => "charset-alias",
             Repair::CharsetTranscoded => "charset-transcoded",
             Repair::CharsetGuessed => "charset-guessed",
+            Repair::ReadReceiptDisarmed => "read-receipt-disarmed",
         }
     }
 
@@ -446,6 +453,14 @@ fn run(input: &[u8], ctx: &Context) -> Result<Staged, QuarantineReason> {
         Some(out)
     };
 
+    let mut bytes = bytes;
+    if ctx.disarm_read_receipts
+        && let Some(out) = disarm_read_receipts(bytes.as_deref().unwrap_or(input))
+    {
+        bytes = Some(out);
+        repairs.push(Repair::ReadReceiptDisarmed);
+    }
+
     let size = bytes.as_ref().map_or(input.len(), Vec::len) as u64;
     if let Some(limit) = ctx.max_size
         && size > limit
@@ -457,6 +472,56 @@ fn run(input: &[u8], ctx: &Context) -> Result<Staged, QuarantineReason> {
         repairs,
         message_id,
     })
+}
+
+/// The prefix given to the names of disarmed read-receipt requests. One fixed
+/// prefix and two names: Exchange makes a named property of every distinct header
+/// name (EXCHANGE.md), so the names must not vary per message.
+pub const DISARMED_PREFIX: &str = "X-Disarmed-";
+
+/// Renames the message header's read-receipt requests (RFC 8098 §2.1
+/// `Disposition-Notification-To`, and the older `Return-Receipt-To`) to
+/// [`DISARMED_PREFIX`]`<name>`, keeping their values for the record. Only the top
+/// header: a signed part's header is inside its signature, and Outlook asks only for
+/// the message's own. `None` when there is nothing to rename. `msg` is CRLF and
+/// valid (the repaired message), so its lines are at most 998 octets; a first line
+/// that the prefix would push over the limit is folded after the colon.
+fn disarm_read_receipts(msg: &[u8]) -> Option<Vec<u8>> {
+    let head = header::scan(msg, 0);
+    let hits: Vec<&header::Field> = head
+        .fields
+        .iter()
+        .filter(|f| {
+            let n = &msg[f.name.clone()];
+            n.eq_ignore_ascii_case(b"disposition-notification-to")
+                || n.eq_ignore_ascii_case(b"return-receipt-to")
+        })
+        .collect();
+    if hits.is_empty() {
+        return None;
+    }
+    let mut out = Vec::with_capacity(msg.len() + hits.len() * 16);
+    let mut at = 0;
+    for f in hits {
+        out.extend_from_slice(&msg[at..f.name.start]);
+        out.extend_from_slice(DISARMED_PREFIX.as_bytes());
+        let first_line =
+            memchr::memmem::find(&msg[f.whole.clone()], b"\r\n").unwrap_or(f.whole.len());
+        if first_line + DISARMED_PREFIX.len() > validate::MAX_LINE {
+            // name, colon, then the value on a continuation line (RFC 5322 §2.2.3),
+            // which starts with the value's own white space when it has some
+            out.extend_from_slice(&msg[f.name.start..f.value.start]);
+            out.extend_from_slice(b"\r\n");
+            if !matches!(msg.get(f.value.start), Some(b' ' | b'\t')) {
+                out.push(b' ');
+            }
+            at = f.value.start;
+        } else {
+            at = f.name.start;
+        }
+    }
+    out.extend_from_slice(&msg[at..]);
+    Some(out)
 }
 
 /// An mbox envelope line (`From sender date`) is not part of the message
@@ -543,6 +608,7 @@ mod tests {
             internal_date: DateTime::from_timestamp(1_236_982_500, 0).unwrap(),
             max_size: None,
             source_sha256: [0xab; 32],
+            disarm_read_receipts: false,
         }
     }
 

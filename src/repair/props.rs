@@ -13,6 +13,7 @@ fn ctx() -> Context {
         internal_date: DateTime::from_timestamp(1_300_000_000, 0).unwrap_or_default(),
         max_size: None,
         source_sha256: [7; 32],
+        disarm_read_receipts: false,
     }
 }
 
@@ -52,12 +53,18 @@ fn message() -> impl Strategy<Value = Vec<u8>> {
         any::<bool>(),
         any::<bool>(),
         prop_oneof![Just("\n"), Just("\r\n"), Just("\r")],
+        any::<bool>(),
     )
-        .prop_map(|(values, parts, multipart, close, eol)| {
+        .prop_map(|(values, parts, multipart, close, eol, receipt)| {
             let mut m = Vec::new();
             m.extend_from_slice(b"From: someone@example.org\n");
             for (i, v) in values.iter().enumerate() {
-                m.extend_from_slice(format!("X-Test-{i}: ").as_bytes());
+                if i == 0 && receipt {
+                    // a read-receipt request, for --disarm-read-receipts
+                    m.extend_from_slice(b"Disposition-Notification-To: ");
+                } else {
+                    m.extend_from_slice(format!("X-Test-{i}: ").as_bytes());
+                }
                 m.extend_from_slice(v);
                 m.push(b'\n');
             }
@@ -93,7 +100,8 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(400))]
 
     #[test]
-    fn output_is_valid_and_a_fixed_point(m in message()) {
+    fn output_is_valid_and_a_fixed_point(m in message(), disarm in any::<bool>()) {
+        let ctx = || Context { disarm_read_receipts: disarm, ..super::props::ctx() };
         match repair(&m, &ctx()) {
             Outcome::Staged(s) => {
                 let out = s.bytes(&m).to_vec();

@@ -171,14 +171,13 @@ pub struct Restaged {
 
 /// Turns released input bytes into what is staged: through the repair engine, or
 /// with `as_is` unchanged but for CRLF line endings (the staging contract,
-/// STAGING.md: staged files always use CRLF). The engine runs without a size limit:
-/// the admin has looked at the message. `source_sha256` keeps a derived Message-ID
-/// the same as `convert` would derive it.
+/// STAGING.md: staged files always use CRLF). The engine runs as `ctx` says but
+/// without a size limit: the admin has looked at the message. `ctx.source_sha256`
+/// keeps a derived Message-ID the same as `convert` would derive it.
 pub fn restage(
     input: &[u8],
     as_is: bool,
-    internal_date: DateTime<Utc>,
-    source_sha256: [u8; 32],
+    ctx: &repair::Context,
 ) -> Result<Restaged, QuarantineReason> {
     if input.iter().all(u8::is_ascii_whitespace) {
         // Nothing to stage, whatever the admin decided.
@@ -203,9 +202,8 @@ pub fn restage(
         });
     }
     let ctx = repair::Context {
-        internal_date,
         max_size: None,
-        source_sha256,
+        ..ctx.clone()
     };
     match repair::repair(input, &ctx) {
         Outcome::Staged(s) => Ok(Restaged {
@@ -325,6 +323,15 @@ pub fn entry_id(e: &Entry) -> String {
 mod tests {
     use super::*;
 
+    fn ctx() -> repair::Context {
+        repair::Context {
+            internal_date: Utc::now(),
+            max_size: Some(1),
+            source_sha256: [0; 32],
+            disarm_read_receipts: false,
+        }
+    }
+
     #[test]
     fn staged_path_mirrors_the_quarantine_path() {
         assert_eq!(
@@ -337,7 +344,7 @@ mod tests {
     #[test]
     fn as_is_only_changes_line_endings_and_reports_problems() {
         let input = b"Subject: x\nMessage-ID: <a@b>\n\nbody\0\n";
-        let r = restage(input, true, Utc::now(), [0; 32]).unwrap();
+        let r = restage(input, true, &ctx()).unwrap();
         assert_eq!(
             r.bytes,
             b"Subject: x\r\nMessage-ID: <a@b>\r\n\r\nbody\0\r\n"
@@ -350,7 +357,7 @@ mod tests {
             r.problems
         );
         assert!(matches!(
-            restage(b" \n", true, Utc::now(), [0; 32]),
+            restage(b" \n", true, &ctx()),
             Err(QuarantineReason::Empty)
         ));
     }
