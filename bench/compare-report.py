@@ -45,7 +45,7 @@ def correctness(checks, exits):
             head += f", flags wrong on {pct(c['wrong_flags'], n)}"
         parts.append(f"{head} ({detail})")
     if c["body_differs"]:
-        parts.append(f"body bytes differ on {c['body_differs']}")
+        parts.append(f"body bytes differ on {pct(c['body_differs'], n)}")
     if c["unexpected"]:
         parts.append(f"{c['unexpected']} unexpected message(s)")
     bad_exit = sorted({e for e in exits if e != 0})
@@ -58,15 +58,17 @@ def correctness(checks, exits):
 
 def svg_chart(path, n, bars):
     """bars: (label, median, lo, hi, note); horizontal bars with min-max whiskers."""
-    width, left, right, bar_h, gap, top = 760, 170, 150, 26, 12, 48
+    width, left, right, bar_h, gap, top = 760, 150, 200, 26, 12, 66
     height = top + len(bars) * (bar_h + gap) + 40
     top_val = max([b[3] for b in bars if b[1]] + [1.0])
     scale = (width - left - right) / top_val
     o = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
          f'viewBox="0 0 {width} {height}" font-family="sans-serif" font-size="13">',
          f'<rect width="{width}" height="{height}" fill="white"/>',
-         f'<text x="{left}" y="24" font-size="15" font-weight="bold">Messages per second into '
-         f'local Dovecot, {n:,} messages (median; whisker: min-max)</text>']
+         f'<text x="10" y="24" font-size="15" font-weight="bold">Messages per second into '
+         f'a local Dovecot, {n:,} messages</text>',
+         f'<text x="10" y="44" fill="#4a5568">bar: median of the runs; whisker: fastest and '
+         f'slowest run</text>']
     for i, (label, med, lo, hi, note) in enumerate(bars):
         y = top + i * (bar_h + gap)
         colour = "#2b6cb0" if label.startswith("mailstage") else "#a0aec0"
@@ -86,7 +88,7 @@ def svg_chart(path, n, bars):
         else:
             o.append(f'<text x="{left + 6}" y="{y + bar_h * 0.7:.0f}" fill="#718096">'
                      f'{html.escape(note)}</text>')
-    o.append(f'<text x="{left}" y="{height - 14}" fill="#4a5568" font-size="11">'
+    o.append(f'<text x="10" y="{height - 14}" fill="#4a5568" font-size="11">'
              'bench/compare.sh: same data, same server, one after the other; '
              'fresh target user per run</text>')
     o.append("</svg>")

@@ -30,7 +30,8 @@
 #      convert      mailstage convert SRC into a new staging dir (--max-size 0)
 #      upload       mailstage upload of that staging tree to a fresh user
 #      upload re-run  the same upload again (nothing to do)
-#      mbsync       Sync Push, Create Far, CopyArrivalDate yes, from a fresh copy of SRC
+#      mbsync       bench/peers.sh's mbsyncrc (as bench/upload.sh): Sync Push, Create
+#                   Far, CopyArrivalDate yes, from a fresh copy of SRC
 #      offlineimap  Maildir -> IMAP from a fresh copy of SRC laid out as offlineimap
 #                   wants it (one directory per folder), keywordmapping from the
 #                   tree's dovecot-keywords, its metadata in the run's directory
@@ -103,6 +104,8 @@ shared=${MAILSTAGE_SHARED:-$(cd .. && pwd)/shared}
 [[ $chart == unset ]] && chart=docs/compare-$((n / 1000))k.svg
 ((n >= 1000)) || [[ $chart != docs/compare-0k.svg ]] || chart=docs/compare-$n.svg
 measure=(python3 -S "$bench_dir/measure.py")
+# shellcheck source=bench/peers.sh
+. "$bench_dir/peers.sh"
 
 # ---------------------------------------------------------------- tools
 need_pkgs=()
@@ -263,14 +266,6 @@ offlineimap_copy() {
 }
 
 # ---------------------------------------------------------------- preparation
-manifest=$work/stage-ref/u/manifest.jsonl
-log "reference convert (untimed): the manifest every mailbox is checked against"
-"$bin" convert "$src" --out "$work/stage-ref" -q --max-size 0 >/dev/null || true
-[[ -f $manifest ]] || die "no manifest after the reference convert"
-msg_bytes=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["source_bytes"])' \
-    "$work/stage-ref/u/summary.json" 2>/dev/null || du -sb --apparent-size "$src" | awk '{print $1}')
-printf '{"meta": true, "messages": %d, "message_bytes": %s, "peers": "%s"}\n' "$n" "$msg_bytes" "$peers" >>"$results"
-
 if has_peer mailutil; then
     # c-client (Debian's build, restrictedBox) takes no absolute path: names are relative
     # to its mailbox root, which is / for root and the home directory for anyone else.
@@ -321,6 +316,13 @@ for ((r = 1; r <= runs; r++)); do
     warm "$src"
     timed convert "$r" - -- "$bin" convert "$src" --out "$rd/stage" -q --max-size 0
     manifest=$rd/stage/u/manifest.jsonl
+    [[ -f $manifest ]] || die "no manifest after convert (see $work/logs/convert-$r.log)"
+    if ((r == 1)); then
+        msg_bytes=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["source_bytes"])' \
+            "$rd/stage/u/summary.json")
+        printf '{"meta": true, "messages": %d, "message_bytes": %s, "peers": "%s"}\n' \
+            "$n" "$msg_bytes" "$peers" >>"$results"
+    fi
     adduser "ms$r"
     warm "$rd/stage"
     timed "mailstage upload" "$r" "ms$r" -- "$bin" upload "$rd/stage/u" --host 127.0.0.1 \
@@ -331,31 +333,7 @@ for ((r = 1; r <= runs; r++)); do
     if has_peer mbsync; then
         adduser "mb$r"
         mkdir -p "$rd/mbsync-state"
-        cat >"$rd/mbsyncrc" <<RC
-IMAPAccount t
-Host 127.0.0.1
-Port $IMAP_PORT
-User mb$r
-Pass pw
-SSLType None
-AuthMechs LOGIN
-
-IMAPStore far
-Account t
-
-MaildirStore near
-Inbox $rd/mbsync-src
-SubFolders Maildir++
-
-Channel c
-Far :far:
-Near :near:
-Patterns *
-Create Far
-Sync Push
-CopyArrivalDate yes
-SyncState $rd/mbsync-state/
-RC
+        mbsyncrc "$IMAP_PORT" "mb$r" "$rd/mbsync-src" "$rd/mbsync-state" >"$rd/mbsyncrc"
         warm "$rd/mbsync-src"
         timed mbsync "$r" "mb$r" -- mbsync -c "$rd/mbsyncrc" -a -q
     fi
