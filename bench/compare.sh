@@ -19,7 +19,7 @@
 #    $MAILSTAGE_SHARED/tools/gen-maildir DIR/src-N/u --messages N --seed 42 (shared
 #    with bench/upload.sh; reused when DIR/src-N.ok exists). 10k = ~420 MB, 100k = ~4.1 GB.
 # 3. Starts imap-testserver (Dovecot, Maildir++, mail_fsync=never) in
-#    /tmp/mailstage-compare-srv-N. Untimed preparation: for mailutil the tree as one
+#    /tmp/mailstage-compare-srv-N-<cksum of DIR>. Untimed preparation: for mailutil the tree as one
 #    mbox per folder (bench/maildir-to-mbox.py: Debian's c-client cannot read Maildir),
 #    for imapsync (IMAP to IMAP only) the tree imported as the source user "src" on the
 #    same Dovecot.
@@ -127,7 +127,7 @@ fi
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
 work=$out/compare-$n
-srv=/tmp/mailstage-compare-srv-$n
+srv=/tmp/mailstage-compare-srv-$n-$(printf %s "$out" | cksum | cut -d " " -f 1)
 last_delete_file=$out/.last-delete
 last_delete=$(cat "$last_delete_file" 2>/dev/null || echo 0)
 [[ $last_delete =~ ^[0-9]+$ ]] || last_delete=0
@@ -155,7 +155,9 @@ mkdir -p "$work"
     command -v mbsync >/dev/null && echo "mbsync:   $(mbsync --version)"
     command -v offlineimap >/dev/null && echo "offlineimap: $(offlineimap --version 2>/dev/null | tail -n 1)"
     command -v mailutil >/dev/null && echo "mailutil: uw-mailutils $(dpkg-query -W -f '${Version}' uw-mailutils 2>/dev/null)"
-    [[ -n $imapsync ]] && echo "imapsync: $(perl "$imapsync" --version 2>/dev/null | tail -n 1)"
+    if [[ -n $imapsync ]]; then
+        echo "imapsync: $(perl "$imapsync" --version 2>/dev/null | tail -n 1)"
+    fi
 } | tee "$work/machine.txt" >&2
 
 log "building: cargo build --release --locked"
