@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # bench/peers.sh - sourced by bench/upload.sh and bench/compare.sh: how the peers that
 # the benchmarks compare mailstage with are configured, so both measure the same thing.
 
