@@ -46,6 +46,8 @@ eval "$("$SHARED/tools/imap-testserver" start "$SRV")"
 trap '"$SHARED/tools/imap-testserver" stop "$SRV" >/dev/null 2>&1 || true' EXIT
 PW=$OUT/pw; echo pw > "$PW"; chmod 600 "$PW"
 RES=$OUT/upload-results.jsonl; : > "$RES"
+# shellcheck source=bench/peers.sh
+. bench/peers.sh
 measure() { python3 bench/measure.py --label "$1" -- "${@:2}"; }
 check() {  # user manifest [--keep-all-keywords]
   python3 tests/py/imapdump.py 127.0.0.1 "$IMAP_PORT" "$1" "$PW" | python3 bench/check-mailbox.py "$2" ${3:-}
@@ -68,31 +70,7 @@ for r in $(seq 1 "$RUNS"); do
   # slow the next run's file creation on the server (ext4 recently_deleted(), see
   # bench/convert.sh). mbsync renames files in it (,U=) but adds and removes none.
   rm -rf "$OUT/mb-state"; mkdir "$OUT/mb-state"
-  cat > "$OUT/mbsyncrc" <<RC
-IMAPAccount t
-Host 127.0.0.1
-Port $IMAP_PORT
-User $u
-Pass pw
-SSLType None
-AuthMechs LOGIN
-
-IMAPStore far
-Account t
-
-MaildirStore near
-Inbox $OUT/mb-src
-SubFolders Maildir++
-
-Channel c
-Far :far:
-Near :near:
-Patterns *
-Create Far
-Sync Push
-CopyArrivalDate yes
-SyncState $OUT/mb-state/
-RC
+  mbsyncrc "$IMAP_PORT" "$u" "$OUT/mb-src" "$OUT/mb-state" > "$OUT/mbsyncrc"
   sync
   m=$(measure mbsync mbsync -c "$OUT/mbsyncrc" -a -q || true)
   c=$(check "$u" "$STAGE/u/manifest.jsonl" --keep-all-keywords)
