@@ -143,11 +143,8 @@ pub fn rollback(
     for (f, name) in index.folders.iter().enumerate() {
         // Only the staged messages the journal says may be on the server are kept
         // (this is per folder: tens of thousands).
-        let (cand, total) = survey::staged(&index, f as u32, |i| {
-            matches!(
-                journal.state(&i.path),
-                Some(State::Stored { .. } | State::Uncertain)
-            )
+        let (cand, total) = survey::staged(&index, f as u32, &journal, |s| {
+            matches!(s, Some(State::Stored { .. } | State::Uncertain))
         })
         .map_err(RollbackError::from)?;
         progress.set_message(name.clone());
@@ -170,7 +167,7 @@ pub fn rollback(
             if !opts.dry_run {
                 for k in 0..cand.len() {
                     journal.record(&Record::Removed {
-                        path: cand.path(k).to_owned(),
+                        path: cand.path(&index, k).map_err(UploadError::from)?,
                     })?;
                 }
             }
@@ -182,16 +179,7 @@ pub fn rollback(
         let info = sv.conn.select(&wire, opts.dry_run)?;
         let floor = journal.floor(name, info.uidvalidity).unwrap_or(1);
         let metas = survey::fetch_all(&mut sv.conn, floor, info.messages)?;
-        let juids: Vec<Option<u32>> = (0..cand.len())
-            .map(|k| match journal.state(cand.path(k)) {
-                Some(State::Stored {
-                    uidvalidity,
-                    uid: Some(u),
-                    ..
-                }) if uidvalidity == info.uidvalidity => Some(u),
-                _ => None,
-            })
-            .collect();
+        let juids = cand.journal_uids(info.uidvalidity);
         let m = survey::match_folder(&cand, &juids, &metas, true, floor);
         let mut remove: Vec<(usize, u32)> = Vec::new();
         for (k, hit) in m.found.iter().enumerate() {
@@ -207,7 +195,7 @@ pub fn rollback(
             fr.removed = remove.len() as u64;
             for &(k, uid) in &remove {
                 let path = if k < cand.len() {
-                    cand.path(k).to_owned()
+                    cand.path(&index, k).map_err(UploadError::from)?
                 } else {
                     "(an extra copy)".to_owned()
                 };
@@ -232,10 +220,12 @@ pub fn rollback(
         };
         fr.protected = survey::expunge_exact(&mut sv.conn, &mut rec, name, info.uidvalidity, &uids)
             .map_err(RollbackError::from)?;
-        // Removed: the expunged ones and the ones already gone alike.
+        // Removed: the expunged ones and the ones already gone alike. The paths are read
+        // from the manifest again (under the staging lock, read moments ago); were that
+        // to fail here, a re-run finds these messages gone and records them then.
         for k in 0..cand.len() {
             journal.record(&Record::Removed {
-                path: cand.path(k).to_owned(),
+                path: cand.path(&index, k).map_err(UploadError::from)?,
             })?;
         }
         journal.sync()?;

@@ -390,7 +390,7 @@ impl Run<'_, '_> {
             }) = self.journal().state(&item.path)
                 && uidvalidity == validity
             {
-                items.push(&item);
+                items.push(&item, s, Some((uidvalidity, u)));
                 juids.push(Some(u));
             }
         }

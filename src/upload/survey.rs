@@ -18,12 +18,12 @@ use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, FixedOffset};
 
-use super::journal::{JournalError, Record};
+use super::journal::{Journal, JournalError, Record, State};
 use super::plan::{self, FolderPlan};
 use super::send::{Item, item_of};
 use super::{UploadError, UploadOptions, excluded};
 use crate::imap::{self, Connection, FetchedMeta, proto::format_uid_set};
-use crate::stage::reader::StagedIndex;
+use crate::stage::reader::{ReadError, StagedIndex};
 
 /// A connected view of the target.
 pub(super) struct Survey {
@@ -66,20 +66,35 @@ pub(super) fn open(index: &StagedIndex, opts: &UploadOptions) -> Result<Survey, 
     })
 }
 
-/// The staged messages of folder `f` that `keep` accepts, in manifest order, and how
-/// many staged messages the folder has in all.
+/// The staged messages of folder `f` whose journal state `keep` accepts, in manifest
+/// order, with their journaled UID; and how many staged messages the folder has in
+/// all.
 pub(super) fn staged(
     index: &StagedIndex,
     f: u32,
-    mut keep: impl FnMut(&Item) -> bool,
+    journal: &Journal,
+    mut keep: impl FnMut(Option<State>) -> bool,
 ) -> Result<(Staged, u64), UploadError> {
     let mut out = Staged::default();
     let mut total = 0;
-    for s in index.slots.iter().filter(|s| s.folder == f) {
+    for (n, s) in index.slots.iter().enumerate() {
+        if s.folder != f {
+            continue;
+        }
         if let Some(i) = item_of(&index.entry(s)?) {
             total += 1;
-            if keep(&i) {
-                out.push(&i);
+            let state = journal.state(&i.path);
+            if keep(state) {
+                let stored = match state {
+                    Some(State::Stored {
+                        uidvalidity,
+                        uid: Some(u),
+                        ..
+                    }) => Some((uidvalidity, u)),
+                    _ => None,
+                };
+                // slots are counted by messages: u32 like everything per message here
+                out.push(&i, n as u32, stored);
             }
         }
     }
@@ -166,7 +181,12 @@ const NONE: u32 = u32::MAX;
 /// One staged message as matching needs it; strings are in [`Staged`].
 #[derive(Debug, Clone, Copy)]
 struct StagedMsg {
-    path: u32,
+    /// Index into [`StagedIndex::slots`]: the path is read from the manifest again
+    /// when a report or the journal needs it (a copy of every path was the largest
+    /// string kept).
+    slot: u32,
+    /// (UIDVALIDITY, UID) the journal stored it under.
+    stored: Option<(u32, u32)>,
     /// Message-ID, or [`NONE`].
     id: u32,
     flags: u32,
@@ -179,22 +199,23 @@ struct StagedMsg {
 #[derive(Debug, Default)]
 pub(super) struct Staged {
     msgs: Vec<StagedMsg>,
-    paths: Strings,
     ids: Strings,
     flags: FlagSets,
 }
 
 impl Staged {
-    /// Adds `item` (its SHA-256 is not kept: nothing downstream of matching needs it).
-    pub(super) fn push(&mut self, item: &Item) {
-        let path = self.paths.push(&item.path);
+    /// Adds `item`, which is at `slot` of the index and was stored under `stored`
+    /// (UIDVALIDITY, UID) as far as the journal knows. Its path and SHA-256 are not
+    /// kept.
+    pub(super) fn push(&mut self, item: &Item, slot: u32, stored: Option<(u32, u32)>) {
         let id = item
             .message_id
             .as_deref()
             .map_or(NONE, |x| self.ids.push(x));
         let flags = self.flags.intern(&item.flags);
         self.msgs.push(StagedMsg {
-            path,
+            slot,
+            stored,
             id,
             flags,
             size: item.size,
@@ -204,7 +225,6 @@ impl Staged {
 
     fn shrink(&mut self) {
         self.msgs.shrink_to_fit();
-        self.paths.shrink();
         self.ids.shrink();
     }
 
@@ -218,9 +238,21 @@ impl Staged {
         self.msgs.is_empty()
     }
 
-    /// Staged path of message `k`.
-    pub(super) fn path(&self, k: usize) -> &str {
-        self.paths.get(self.msgs[k].path)
+    /// Staged path of message `k`, read from the manifest of `index` (the one the
+    /// messages came from).
+    pub(super) fn path(&self, index: &StagedIndex, k: usize) -> Result<String, ReadError> {
+        let e = index.entry(&index.slots[self.msgs[k].slot as usize])?;
+        // `item_of` only lets entries with a path in
+        Ok(e.path.unwrap_or_default())
+    }
+
+    /// Per message, the journal's UID when the folder's UIDVALIDITY is still
+    /// `uidvalidity` (the UID means nothing otherwise).
+    pub(super) fn journal_uids(&self, uidvalidity: u32) -> Vec<Option<u32>> {
+        self.msgs
+            .iter()
+            .map(|m| m.stored.filter(|&(v, _)| v == uidvalidity).map(|(_, u)| u))
+            .collect()
     }
 
     /// Message-ID of message `k`.
@@ -623,8 +655,8 @@ mod tests {
 
     fn staged(items: &[Item]) -> Staged {
         let mut s = Staged::default();
-        for i in items {
-            s.push(i);
+        for (k, i) in items.iter().enumerate() {
+            s.push(i, k as u32, None);
         }
         s
     }
@@ -730,7 +762,7 @@ mod tests {
         let st = staged(&[item(Some("<a>"), D1, 10), it.clone()]);
         assert_eq!(st.message_id(0), Some("<a>"));
         assert_eq!(st.message_id(1), None);
-        assert_eq!(st.path(1), it.path);
+        assert_eq!(st.msgs[1].slot, 1);
         assert_eq!((st.size(1), *st.date(1)), (30, it.date));
     }
 

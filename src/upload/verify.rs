@@ -10,7 +10,7 @@ use std::collections::BTreeSet;
 
 use serde::Serialize;
 
-use super::journal::{Journal, Record, State};
+use super::journal::{Journal, Record};
 use super::plan::FolderPlan;
 use super::survey::{self, Found};
 use super::{UploadError, UploadOptions, append_flags, journal_path};
@@ -185,7 +185,7 @@ pub fn verify(
         opts.progress,
     );
     for (f, name) in index.folders.iter().enumerate() {
-        let (items, _) = survey::staged(&index, f as u32, |_| true)?;
+        let (items, _) = survey::staged(&index, f as u32, &journal, |_| true)?;
         progress.set_message(name.clone());
         // counted before the work: every `continue` below still moves the bar on
         progress.inc(items.len() as u64);
@@ -227,25 +227,18 @@ pub fn verify(
             let metas = survey::fetch_all(&mut sv.conn, 1, info.messages.max(1))?;
             (metas, info.uidvalidity)
         };
-        let juids: Vec<Option<u32>> = (0..items.len())
-            .map(|k| match journal.state(items.path(k)) {
-                Some(State::Stored {
-                    uidvalidity,
-                    uid: Some(u),
-                    ..
-                }) if uidvalidity == validity => Some(u),
-                _ => None,
-            })
-            .collect();
+        let juids = items.journal_uids(validity);
         let floor = journal.floor(name, validity).unwrap_or(1);
         let m = survey::match_folder(&items, &juids, &metas, false, floor);
         for k in 0..items.len() {
-            let path = items.path(k);
+            // read from the manifest only for a finding: most messages have none
+            let path = || items.path(&index, k);
             let Some((i, how)) = m.found[k] else {
                 fc.missing += 1;
-                missing_paths.push(path.to_owned());
+                let path = path()?;
+                missing_paths.push(path.clone());
                 report.findings.push(Finding {
-                    path: path.to_owned(),
+                    path,
                     folder: name.clone(),
                     kind: "missing".into(),
                     detail: "not on the server".into(),
@@ -257,7 +250,7 @@ pub fn verify(
             if !date_ok {
                 fc.wrong_date += 1;
                 report.findings.push(Finding {
-                    path: path.to_owned(),
+                    path: path()?,
                     folder: name.clone(),
                     kind: "wrong_date".into(),
                     detail: format!(
@@ -277,7 +270,7 @@ pub fn verify(
             if want != got {
                 fc.wrong_flags += 1;
                 report.findings.push(Finding {
-                    path: path.to_owned(),
+                    path: path()?,
                     folder: name.clone(),
                     kind: "wrong_flags".into(),
                     detail: format!(
@@ -297,7 +290,7 @@ pub fn verify(
         for &(k, i) in &m.duplicates {
             fc.duplicated += 1;
             report.findings.push(Finding {
-                path: items.path(k).to_owned(),
+                path: items.path(&index, k)?,
                 folder: name.clone(),
                 kind: "duplicated".into(),
                 detail: format!("another copy under UID {}", metas.uid(i)),
