@@ -394,7 +394,8 @@ impl Run<'_, '_> {
                 juids.push(Some(u));
             }
         }
-        let metas = super::survey::fetch_all(conn, floor, u32::MAX)?;
+        // fetched even when EXISTS said 0, as verify does: a server may leave it out
+        let metas = super::survey::fetch_all(conn, floor, info.messages.max(1))?;
         let m = super::survey::match_folder(&items, &juids, &metas, true, floor);
         let extra: Vec<u32> = m.duplicates.iter().map(|&(_, i)| metas.uid(i)).collect();
         if extra.is_empty() {

@@ -75,7 +75,11 @@ pub(super) fn staged(
     journal: &Journal,
     mut keep: impl FnMut(Option<State>) -> bool,
 ) -> Result<(Staged, u64), UploadError> {
+    // Sized first (for rollback an upper bound, trimmed below): growing the largest
+    // list by doubling leaves the copies it outgrew as holes in the heap.
     let mut out = Staged::default();
+    out.msgs
+        .reserve_exact(index.slots.iter().filter(|s| s.folder == f).count());
     let mut total = 0;
     for (n, s) in index.slots.iter().enumerate() {
         if s.folder != f {
@@ -112,6 +116,9 @@ pub(super) fn fetch_all(
     if messages == 0 {
         return Ok(out);
     }
+    // Sized by EXISTS (see `staged`), but not beyond what a mailbox can plausibly
+    // hold: the number is the server's.
+    out.msgs.reserve_exact(messages.min(1 << 20) as usize);
     conn.uid_fetch_meta_each(&format!("{}:*", from.max(1)), true, false, |m| {
         if m.uid >= from {
             out.push(m);
@@ -491,7 +498,6 @@ pub(super) fn match_folder(
         let end = by_uid.partition_point(|&(x, _)| x <= u);
         (end > 0 && by_uid[end - 1].0 == u).then(|| by_uid[end - 1].1 as usize)
     };
-    let cands = Candidates::new(metas);
     let mut found: Vec<Option<(usize, Found)>> = vec![None; items.len()];
     for (k, juid) in journal_uids.iter().enumerate().take(items.len()) {
         if let Some(u) = *juid
@@ -508,7 +514,9 @@ pub(super) fn match_folder(
             }
         }
     }
+    // gone before the content index is built: the two are never needed at once
     drop(by_uid);
+    let cands = Candidates::new(metas);
     // content matches: best first (date and size), then weaker ones
     let tiers: &[(bool, bool)] = if strict {
         &[(true, true), (true, false)]
