@@ -735,6 +735,22 @@ impl Connection {
         message_id: bool,
         body: bool,
     ) -> Result<Vec<FetchedMeta>, ImapError> {
+        let mut out = Vec::new();
+        self.uid_fetch_meta_each(set, message_id, body, |m| out.push(m))?;
+        Ok(out)
+    }
+
+    /// [`Connection::uid_fetch_meta`], handing each message to `each` as its response
+    /// arrives instead of collecting them: `verify` and `rollback` keep a folder of
+    /// tens of thousands of messages in a compact form of their own, and a `Vec` of
+    /// every `FetchedMeta` first would be the largest thing they hold.
+    pub fn uid_fetch_meta_each(
+        &mut self,
+        set: &str,
+        message_id: bool,
+        body: bool,
+        mut each: impl FnMut(FetchedMeta),
+    ) -> Result<(), ImapError> {
         let mut cmd = format!("UID FETCH {set} (UID RFC822.SIZE INTERNALDATE FLAGS");
         if message_id {
             cmd.push_str(" BODY.PEEK[HEADER.FIELDS (MESSAGE-ID X-MS-EXCHANGE-PARENT-MESSAGE-ID)]");
@@ -743,13 +759,15 @@ impl Connection {
             cmd.push_str(" BODY.PEEK[]");
         }
         cmd.push(')');
-        let mut out = Vec::new();
         // Each FETCH response is reduced to its FetchedMeta as it arrives: for a folder
         // of tens of thousands of messages, holding every response's tokens until the
         // end took more memory than everything else verify and rollback keep.
-        let completion = self.run_each(cmd.as_bytes(), |r| out.extend(fetched_meta(r)))?;
-        checked(cmd.as_bytes(), &completion)?;
-        Ok(out)
+        let completion = self.run_each(cmd.as_bytes(), |r| {
+            if let Some(m) = fetched_meta(r) {
+                each(m);
+            }
+        })?;
+        checked(cmd.as_bytes(), &completion)
     }
 
     /// `UID STORE set +FLAGS.SILENT (flags)` (or `-FLAGS.SILENT` when `remove`).

@@ -141,20 +141,14 @@ pub fn rollback(
         opts.progress,
     );
     for (f, name) in index.folders.iter().enumerate() {
-        let items = survey::items(&index, f as u32).map_err(RollbackError::from)?;
+        // Only the staged messages the journal says may be on the server are kept
+        // (this is per folder: tens of thousands).
+        let (cand, total) = survey::staged(&index, f as u32, &journal, |s| {
+            matches!(s, Some(State::Stored { .. } | State::Uncertain))
+        })
+        .map_err(RollbackError::from)?;
         progress.set_message(name.clone());
-        progress.inc(items.len() as u64);
-        // Only the staged messages the journal says may be on the server; moved out of
-        // the folder's list rather than copied (this is per folder: tens of thousands).
-        let cand: Vec<_> = items
-            .into_iter()
-            .filter(|i| {
-                matches!(
-                    journal.state(&i.path),
-                    Some(State::Stored { .. } | State::Uncertain)
-                )
-            })
-            .collect();
+        progress.inc(total);
         if cand.is_empty() {
             continue;
         }
@@ -171,9 +165,9 @@ pub fn rollback(
         else {
             fr.already_gone = cand.len() as u64;
             if !opts.dry_run {
-                for c in &cand {
+                for k in 0..cand.len() {
                     journal.record(&Record::Removed {
-                        path: c.path.clone(),
+                        path: cand.path(&index, k).map_err(UploadError::from)?,
                     })?;
                 }
             }
@@ -185,34 +179,26 @@ pub fn rollback(
         let info = sv.conn.select(&wire, opts.dry_run)?;
         let floor = journal.floor(name, info.uidvalidity).unwrap_or(1);
         let metas = survey::fetch_all(&mut sv.conn, floor, info.messages)?;
-        let juids: Vec<Option<u32>> = cand
-            .iter()
-            .map(|i| match journal.state(&i.path) {
-                Some(State::Stored {
-                    uidvalidity,
-                    uid: Some(u),
-                    ..
-                }) if uidvalidity == info.uidvalidity => Some(u),
-                _ => None,
-            })
-            .collect();
+        let juids = cand.journal_uids(info.uidvalidity);
         let m = survey::match_folder(&cand, &juids, &metas, true, floor);
         let mut remove: Vec<(usize, u32)> = Vec::new();
         for (k, hit) in m.found.iter().enumerate() {
             match hit {
-                Some((i, _)) => remove.push((k, metas[*i].uid)),
+                Some((i, _)) => remove.push((k, metas.uid(*i))),
                 None => fr.already_gone += 1,
             }
         }
         if opts.dry_run {
             for &(_, i) in &m.duplicates {
-                remove.push((usize::MAX, metas[i].uid));
+                remove.push((usize::MAX, metas.uid(i)));
             }
             fr.removed = remove.len() as u64;
             for &(k, uid) in &remove {
-                let path = cand
-                    .get(k)
-                    .map_or("(an extra copy)".to_owned(), |c| c.path.clone());
+                let path = if k < cand.len() {
+                    cand.path(&index, k).map_err(UploadError::from)?
+                } else {
+                    "(an extra copy)".to_owned()
+                };
                 report.would_remove.push((name.clone(), uid, path));
             }
             report.folders.push(fr);
@@ -221,7 +207,7 @@ pub fn rollback(
         // Further exact copies at or above the floor are mailstage's too: an APPEND
         // the server committed after the connection was lost and that was sent again.
         for &(_, i) in &m.duplicates {
-            remove.push((usize::MAX, metas[i].uid));
+            remove.push((usize::MAX, metas.uid(i)));
         }
         fr.removed = remove.len() as u64;
         let uids: Vec<u32> = remove.iter().map(|(_, u)| *u).collect();
@@ -234,10 +220,12 @@ pub fn rollback(
         };
         fr.protected = survey::expunge_exact(&mut sv.conn, &mut rec, name, info.uidvalidity, &uids)
             .map_err(RollbackError::from)?;
-        // Removed: the expunged ones and the ones already gone alike.
-        for c in &cand {
+        // Removed: the expunged ones and the ones already gone alike. The paths are read
+        // from the manifest again (under the staging lock, read moments ago); were that
+        // to fail here, a re-run finds these messages gone and records them then.
+        for k in 0..cand.len() {
             journal.record(&Record::Removed {
-                path: c.path.clone(),
+                path: cand.path(&index, k).map_err(UploadError::from)?,
             })?;
         }
         journal.sync()?;

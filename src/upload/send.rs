@@ -378,7 +378,7 @@ impl Run<'_, '_> {
         if info.uidvalidity != validity {
             return Ok(());
         }
-        let mut items = Vec::new();
+        let mut items = super::survey::Staged::default();
         let mut juids = Vec::new();
         for &s in &self.ctx.by_folder[self.folder as usize] {
             let e = self.ctx.index.entry(&self.ctx.index.slots[s as usize])?;
@@ -390,17 +390,14 @@ impl Run<'_, '_> {
             }) = self.journal().state(&item.path)
                 && uidvalidity == validity
             {
-                items.push(item);
+                items.push(&item, s, Some((uidvalidity, u)));
                 juids.push(Some(u));
             }
         }
-        let metas: Vec<FetchedMeta> = conn
-            .uid_fetch_meta(&format!("{floor}:*"), true, false)?
-            .into_iter()
-            .filter(|m| m.uid >= floor)
-            .collect();
+        // fetched even when EXISTS said 0, as verify does: a server may leave it out
+        let metas = super::survey::fetch_all(conn, floor, info.messages.max(1))?;
         let m = super::survey::match_folder(&items, &juids, &metas, true, floor);
-        let extra: Vec<u32> = m.duplicates.iter().map(|&(_, i)| metas[i].uid).collect();
+        let extra: Vec<u32> = m.duplicates.iter().map(|&(_, i)| metas.uid(i)).collect();
         if extra.is_empty() {
             return Ok(());
         }

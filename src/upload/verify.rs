@@ -10,7 +10,7 @@ use std::collections::BTreeSet;
 
 use serde::Serialize;
 
-use super::journal::{Journal, Record, State};
+use super::journal::{Journal, Record};
 use super::plan::FolderPlan;
 use super::survey::{self, Found};
 use super::{UploadError, UploadOptions, append_flags, journal_path};
@@ -185,7 +185,7 @@ pub fn verify(
         opts.progress,
     );
     for (f, name) in index.folders.iter().enumerate() {
-        let items = survey::items(&index, f as u32)?;
+        let (items, _) = survey::staged(&index, f as u32, &journal, |_| true)?;
         progress.set_message(name.clone());
         // counted before the work: every `continue` below still moves the bar on
         progress.inc(items.len() as u64);
@@ -219,7 +219,7 @@ pub fn verify(
             continue;
         }
         let (metas, validity) = if wire.is_empty() {
-            (Vec::new(), 0)
+            (survey::Server::default(), 0)
         } else {
             let info = sv.conn.select(&wire, true)?;
             // fetched even when EXISTS said 0: a server that left EXISTS out is not
@@ -227,25 +227,18 @@ pub fn verify(
             let metas = survey::fetch_all(&mut sv.conn, 1, info.messages.max(1))?;
             (metas, info.uidvalidity)
         };
-        let juids: Vec<Option<u32>> = items
-            .iter()
-            .map(|i| match journal.state(&i.path) {
-                Some(State::Stored {
-                    uidvalidity,
-                    uid: Some(u),
-                    ..
-                }) if uidvalidity == validity => Some(u),
-                _ => None,
-            })
-            .collect();
+        let juids = items.journal_uids(validity);
         let floor = journal.floor(name, validity).unwrap_or(1);
         let m = survey::match_folder(&items, &juids, &metas, false, floor);
-        for (k, item) in items.iter().enumerate() {
+        for k in 0..items.len() {
+            // read from the manifest only for a finding: most messages have none
+            let path = || items.path(&index, k);
             let Some((i, how)) = m.found[k] else {
                 fc.missing += 1;
-                missing_paths.push(item.path.clone());
+                let path = path()?;
+                missing_paths.push(path.clone());
                 report.findings.push(Finding {
-                    path: item.path.clone(),
+                    path,
                     folder: name.clone(),
                     kind: "missing".into(),
                     detail: "not on the server".into(),
@@ -253,38 +246,36 @@ pub fn verify(
                 continue;
             };
             fc.present += 1;
-            let meta = &metas[i];
-            let date_ok =
-                crate::imap::parse_imap_date(&meta.internal_date).is_some_and(|d| d == item.date);
+            let date_ok = metas.date(i).is_some_and(|d| d == items.date(k));
             if !date_ok {
                 fc.wrong_date += 1;
                 report.findings.push(Finding {
-                    path: item.path.clone(),
+                    path: path()?,
                     folder: name.clone(),
                     kind: "wrong_date".into(),
                     detail: format!(
                         "UID {}: INTERNALDATE {} on the server, {} staged",
-                        meta.uid,
-                        meta.internal_date,
-                        crate::imap::imap_date(&item.date)
+                        metas.uid(i),
+                        metas.internal_date(i),
+                        crate::imap::imap_date(items.date(k))
                     ),
                 });
             }
-            let (mut want, _, flagged) = append_flags(&item.flags, opts);
+            let (mut want, _, flagged) = append_flags(items.flags(k), opts);
             if flagged {
                 want.push("\\Flagged".into());
             }
             let want = norm_flags(want.iter());
-            let got = norm_flags(meta.flags.iter());
+            let got = norm_flags(metas.flags(i).iter());
             if want != got {
                 fc.wrong_flags += 1;
                 report.findings.push(Finding {
-                    path: item.path.clone(),
+                    path: path()?,
                     folder: name.clone(),
                     kind: "wrong_flags".into(),
                     detail: format!(
                         "UID {}: ({}) on the server, ({}) expected{}",
-                        meta.uid,
+                        metas.uid(i),
                         got.into_iter().collect::<Vec<_>>().join(" "),
                         want.into_iter().collect::<Vec<_>>().join(" "),
                         if how == Found::ByContent {
@@ -299,10 +290,10 @@ pub fn verify(
         for &(k, i) in &m.duplicates {
             fc.duplicated += 1;
             report.findings.push(Finding {
-                path: items[k].path.clone(),
+                path: items.path(&index, k)?,
                 folder: name.clone(),
                 kind: "duplicated".into(),
-                detail: format!("another copy under UID {}", metas[i].uid),
+                detail: format!("another copy under UID {}", metas.uid(i)),
             });
         }
         fc.other = m.others.len() as u64;
