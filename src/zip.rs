@@ -105,14 +105,6 @@ fn walk(
         if !ft.is_dir() && !ft.is_file() {
             continue;
         }
-        // What an interrupted convert can leave beside a target: not part of the
-        // tree (the next convert removes it).
-        if e.file_name()
-            .as_encoded_bytes()
-            .starts_with(crate::stage::writer::TEMP_PREFIX.as_bytes())
-        {
-            continue;
-        }
         let name = e.file_name();
         let name = name
             .to_str()

@@ -1,10 +1,8 @@
 //! Writing one user's staging tree: atomic files, a single manifest writer, and a
 //! sweep that leaves the tree equal to what the manifest describes.
 //!
-//! Crash safety: every file is written to a hidden temporary file beside its target
-//! ([`TEMP_PREFIX`]) and renamed into place, so an interrupted run leaves no
-//! half-written `.eml` (at most a temporary file, which the next run's sweep
-//! removes and `zip` skips). The manifest is streamed to
+//! Crash safety: every file is written to `.tmp/` and renamed into place, so an
+//! interrupted run leaves no half-written `.eml`. The manifest is streamed to
 //! `manifest.jsonl.partial` and renamed over `manifest.jsonl` only when the run is
 //! complete, so readers always see the previous complete manifest or the new one.
 
@@ -34,9 +32,6 @@ pub enum StageError {
         path: PathBuf,
     },
 }
-
-/// Name prefix of the temporary files `convert` writes beside their targets.
-pub const TEMP_PREFIX: &str = ".mailstage-tmp-";
 
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> StageError + '_ {
     move |source| StageError::Io {
@@ -149,7 +144,10 @@ impl UserStage {
         if same_content(&target, bytes) {
             return Ok(false);
         }
-        let mut tmp = self.temp_beside(&target)?;
+        if let Some(parent) = target.parent() {
+            fs::create_dir_all(parent).map_err(io_err(parent))?;
+        }
+        let mut tmp = tempfile::NamedTempFile::new_in(&self.tmp).map_err(io_err(&self.tmp))?;
         tmp.write_all(bytes).map_err(io_err(tmp.path()))?;
         tmp.persist(&target).map_err(|e| io_err(&target)(e.error))?;
         Ok(true)
@@ -164,34 +162,14 @@ impl UserStage {
         if fs::metadata(&target).is_ok_and(|m| m.is_file() && m.len() == src_len) {
             return Ok(false);
         }
-        let mut tmp = self.temp_beside(&target)?;
+        if let Some(parent) = target.parent() {
+            fs::create_dir_all(parent).map_err(io_err(parent))?;
+        }
+        let mut tmp = tempfile::NamedTempFile::new_in(&self.tmp).map_err(io_err(&self.tmp))?;
         let mut input = File::open(src).map_err(io_err(src))?;
         std::io::copy(&mut input, &mut tmp).map_err(io_err(src))?;
         tmp.persist(&target).map_err(|e| io_err(&target)(e.error))?;
         Ok(true)
-    }
-
-    /// A temporary file in `target`'s own directory (created if missing), to be
-    /// renamed over `target`. In the same directory, the rename is a plain one: a
-    /// rename between directories takes the file system's rename lock and both
-    /// directories' locks, which serialised the writers (perf: a third of a convert's
-    /// time spinning on inode locks). The hidden [`TEMP_PREFIX`] name is what an
-    /// interrupted run can leave; the next run's sweep removes it, and `zip` skips it.
-    fn temp_beside(&self, target: &Path) -> Result<tempfile::NamedTempFile, StageError> {
-        let dir = target.parent().unwrap_or(&self.root);
-        let make = || {
-            tempfile::Builder::new()
-                .prefix(TEMP_PREFIX)
-                .tempfile_in(dir)
-        };
-        match make() {
-            Ok(t) => Ok(t),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                fs::create_dir_all(dir).map_err(io_err(dir))?;
-                make().map_err(io_err(dir))
-            }
-            Err(e) => Err(io_err(dir)(e)),
-        }
     }
 
     /// Append one manifest line. Only the single writer calls this, in order.
