@@ -6,14 +6,15 @@
 //! a release on its next run.
 
 use std::fs::File;
-use std::io::{BufRead, BufReader, Read};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
 use crate::mime::{header, words};
+use crate::stage::manifest;
 use crate::stage::quarantine::entry_id;
-use crate::stage::reader::MANIFEST;
+use crate::stage::reader::{MANIFEST, user_dirs};
 use crate::stage::{Entry, Status};
 
 mod release;
@@ -33,16 +34,9 @@ pub enum QuarantineError {
         /// The I/O error.
         source: std::io::Error,
     },
-    /// A manifest line does not parse.
-    #[error("{}:{line}: not a manifest entry: {source}", .path.display())]
-    Parse {
-        /// The manifest.
-        path: PathBuf,
-        /// 1-based line number.
-        line: usize,
-        /// The JSON error.
-        source: serde_json::Error,
-    },
+    /// The manifest cannot be read or a line does not parse.
+    #[error(transparent)]
+    Manifest(#[from] crate::stage::manifest::ManifestError),
     /// Neither a user's staging dir nor a staging root with users in it.
     #[error(
         "{} is not a staging tree (no manifest.jsonl in it or in its subdirectories; run mailstage convert first)",
@@ -100,49 +94,15 @@ pub fn users(staging: &Path) -> Result<Vec<(String, PathBuf)>, QuarantineError> 
             .unwrap_or_default();
         return Ok(vec![(name, staging.to_path_buf())]);
     }
-    let rd = std::fs::read_dir(staging).map_err(io_err(staging))?;
-    let mut out = Vec::new();
-    for d in rd {
-        let d = d.map_err(io_err(staging))?;
-        let p = d.path();
-        if p.join(MANIFEST).is_file() {
-            out.push((d.file_name().to_string_lossy().into_owned(), p));
-        }
-    }
+    let out: Vec<(String, PathBuf)> = user_dirs(staging)
+        .map_err(io_err(staging))?
+        .into_iter()
+        .map(|(n, p)| (n.to_string_lossy().into_owned(), p))
+        .collect();
     if out.is_empty() {
         return Err(QuarantineError::NotStaging(staging.to_path_buf()));
     }
-    out.sort();
     Ok(out)
-}
-
-/// Calls `f` with every manifest entry of a user (1-based line number, entry), in
-/// file order, one line at a time: memory does not grow with the mailbox.
-pub(crate) fn for_each_entry(
-    user_dir: &Path,
-    mut f: impl FnMut(usize, Entry) -> Result<(), QuarantineError>,
-) -> Result<(), QuarantineError> {
-    let path = user_dir.join(MANIFEST);
-    let file = File::open(&path).map_err(io_err(&path))?;
-    let mut reader = BufReader::new(file);
-    let mut line = String::new();
-    let mut n = 0;
-    loop {
-        line.clear();
-        if reader.read_line(&mut line).map_err(io_err(&path))? == 0 {
-            return Ok(());
-        }
-        n += 1;
-        if line.trim().is_empty() {
-            continue;
-        }
-        let e = serde_json::from_str(&line).map_err(|source| QuarantineError::Parse {
-            path: path.clone(),
-            line: n,
-            source,
-        })?;
-        f(n, e)?;
-    }
 }
 
 /// Which messages [`list`] shows.
@@ -207,7 +167,7 @@ pub fn list(staging: &Path, filter: &Filter) -> Result<Vec<Item>, QuarantineErro
         if !filter.users.is_empty() && !filter.users.contains(&user) {
             continue;
         }
-        for_each_entry(&dir, |_, e| {
+        manifest::for_each::<QuarantineError, _>(&dir.join(MANIFEST), |_, e| {
             let Some(item) = item(&user, &dir, &e) else {
                 return Ok(());
             };
@@ -313,7 +273,7 @@ pub fn find(user_dir: &Path, id: &str) -> Result<(usize, Entry), QuarantineError
     let hex_id = want.len() >= 6 && want.bytes().all(|b| b.is_ascii_hexdigit());
     let want_lc = want.to_ascii_lowercase();
     let mut found: Vec<(usize, Entry)> = Vec::new();
-    for_each_entry(user_dir, |n, e| {
+    manifest::for_each::<QuarantineError, _>(&user_dir.join(MANIFEST), |n, e| {
         let candidate =
             e.status == Status::Quarantined || (e.status == Status::Staged && e.released.is_some());
         if !candidate {

@@ -21,6 +21,7 @@ use crate::stage::manifest::{self, Released};
 use crate::stage::paths::reason_file_name;
 use crate::stage::quarantine::{self as store, Record};
 use crate::stage::reader::{self, MANIFEST};
+use crate::stage::writer::write_durable;
 
 /// How to release.
 #[derive(Debug, Clone, Default)]
@@ -101,7 +102,7 @@ pub fn release(
         internal_date: internal,
         max_size: None,
         source_sha256: source_sha,
-        disarm_read_receipts: summary.is_some_and(|s| s.disarm_read_receipts),
+        disarm_read_receipts: summary.as_ref().is_some_and(|s| s.disarm_read_receipts),
     };
     let staged = store::restage(&input, opts.as_is, &ctx).map_err(|why| {
         QuarantineError::Refused(format!(
@@ -141,38 +142,24 @@ pub fn release(
         opts.file.as_ref().map(|_| input.as_slice()),
     )?;
     // 2. The staged file and the reason file beside the original.
-    write_atomic(&user_dir.join(&staged_rel), &staged.bytes)?;
-    let reason_rel = match qpath.strip_suffix(".eml") {
-        Some(_) => {
-            let (dir, name) = qpath.rsplit_once('/').unwrap_or(("", qpath.as_str()));
-            format!("{dir}/{}", reason_file_name(name))
-        }
-        None => format!("{qpath}.reason.txt"),
-    };
-    write_atomic(
+    write_durable(&user_dir.join(&staged_rel), &staged.bytes)?;
+    let (dir, name) = qpath.rsplit_once('/').unwrap_or(("", qpath.as_str()));
+    let reason_rel = format!("{dir}/{}", reason_file_name(name));
+    write_durable(
         &user_dir.join(&reason_rel),
         store::reason_text(&entry, Some(&new)).as_bytes(),
     )?;
     // 3. The manifest line, then the summary.
     replace_manifest_line(user_dir, line_no, &manifest::to_line(&new))?;
-    update_summary(user_dir, &entry, &new)?;
+    if let Some(s) = summary {
+        update_summary(user_dir, s, &entry, &new)?;
+    }
     Ok(ReleaseReport {
         id,
         folder: new.folder.clone().unwrap_or_default(),
         staged: staged_rel,
         entry: new,
     })
-}
-
-/// Writes `bytes` to `path` through a temp file in the same directory, fsynced.
-fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), QuarantineError> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    fs::create_dir_all(dir).map_err(io_err(dir))?;
-    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(io_err(dir))?;
-    tmp.write_all(bytes).map_err(io_err(path))?;
-    tmp.as_file().sync_all().map_err(io_err(path))?;
-    tmp.persist(path).map_err(|e| io_err(path)(e.error))?;
-    Ok(())
 }
 
 /// Rewrites the manifest with line `line_no` (1-based) replaced, streaming, and
@@ -212,15 +199,14 @@ fn replace_manifest_line(
 
 /// Moves one message from quarantined to staged in `summary.json`, so that it
 /// says what a new `convert` of the same source would say.
-fn update_summary(user_dir: &Path, old: &Entry, new: &Entry) -> Result<(), QuarantineError> {
-    let path = user_dir.join("summary.json");
-    let Ok(text) = fs::read(&path) else {
-        // No summary (an old or hand-made tree): nothing to keep in step.
-        return Ok(());
-    };
-    let Ok(mut s) = serde_json::from_slice::<UserSummary>(&text) else {
-        return Ok(());
-    };
+/// `s` is the summary read before the release (a tree without one, old or hand-made,
+/// has nothing to keep in step).
+fn update_summary(
+    user_dir: &Path,
+    mut s: UserSummary,
+    old: &Entry,
+    new: &Entry,
+) -> Result<(), QuarantineError> {
     s.counts.quarantined = s.counts.quarantined.saturating_sub(1);
     s.counts.staged += 1;
     s.released += 1;
@@ -237,5 +223,5 @@ fn update_summary(user_dir: &Path, old: &Entry, new: &Entry) -> Result<(), Quara
         *s.repairs.entry(r.clone()).or_default() += 1;
     }
     let json = serde_json::to_vec_pretty(&s).unwrap_or_default();
-    write_atomic(&path, &json)
+    Ok(write_durable(&user_dir.join("summary.json"), &json)?)
 }

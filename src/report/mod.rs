@@ -24,7 +24,7 @@ use serde::Serialize;
 use serde::de::IgnoredAny;
 
 use crate::stage::manifest::Status;
-use crate::stage::reader::MANIFEST;
+use crate::stage::reader::{MANIFEST, user_dirs};
 use crate::upload::UPLOAD_DIR;
 use crate::upload::verify::{VerifyResult, result_path};
 
@@ -245,14 +245,9 @@ pub fn collect(staging: &Path, generated: Option<String>) -> Result<BatchReport,
         ..Default::default()
     };
     let mut names = Vec::new();
-    for e in std::fs::read_dir(staging).map_err(io_err(staging))? {
-        let e = e.map_err(io_err(staging))?;
-        let p = e.path();
-        if !p.join(MANIFEST).is_file() {
-            continue;
-        }
+    for (name, _) in user_dirs(staging).map_err(io_err(staging))? {
         // convert only makes UTF-8 user names (they are one path segment of a name)
-        match e.file_name().into_string() {
+        match name.into_string() {
             Ok(n) => names.push(n),
             Err(raw) => report.warnings.push(format!(
                 "left out a directory whose name is not UTF-8: {raw:?}"
@@ -265,7 +260,6 @@ pub fn collect(staging: &Path, generated: Option<String>) -> Result<BatchReport,
             is_user: staging.join(MANIFEST).is_file(),
         });
     }
-    names.sort();
     for name in names {
         let u = user(&staging.join(&name), name)?;
         report.total.add(&u.counts);

@@ -142,25 +142,46 @@ pub fn to_line(entry: &Entry) -> String {
 
 /// Read every entry of a manifest, in file order.
 pub fn read(path: &Path) -> Result<Vec<Entry>, ManifestError> {
+    let mut out = Vec::new();
+    for_each::<ManifestError, _>(path, |_, e| {
+        out.push(e);
+        Ok(())
+    })?;
+    Ok(out)
+}
+
+/// Calls `f` with every entry of a manifest (1-based line number, entry), in file
+/// order, one line at a time: memory does not grow with the mailbox. Blank lines
+/// are skipped.
+pub fn for_each<E, F>(path: &Path, mut f: F) -> Result<(), E>
+where
+    E: From<ManifestError>,
+    F: FnMut(usize, Entry) -> Result<(), E>,
+{
     let io = |source| ManifestError::Io {
         path: path.to_path_buf(),
         source,
     };
     let file = File::open(path).map_err(io)?;
-    let mut out = Vec::new();
-    for (i, line) in BufReader::new(file).lines().enumerate() {
-        let line = line.map_err(io)?;
+    let mut reader = BufReader::new(file);
+    let mut line = String::new();
+    let mut n = 0;
+    loop {
+        line.clear();
+        if reader.read_line(&mut line).map_err(io)? == 0 {
+            return Ok(());
+        }
+        n += 1;
         if line.trim().is_empty() {
             continue;
         }
         let entry = serde_json::from_str(&line).map_err(|source| ManifestError::Parse {
             path: path.to_path_buf(),
-            line: i + 1,
+            line: n,
             source,
         })?;
-        out.push(entry);
+        f(n, entry)?;
     }
-    Ok(out)
 }
 
 #[cfg(test)]

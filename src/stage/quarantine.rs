@@ -43,6 +43,9 @@ pub enum ReleaseError {
         /// The I/O error.
         source: std::io::Error,
     },
+    /// The admin's fixed copy could not be written.
+    #[error(transparent)]
+    Stage(#[from] super::writer::StageError),
     /// A line of the release log does not parse.
     #[error("{}:{line}: not a release record: {source}", .path.display())]
     Parse {
@@ -127,11 +130,7 @@ pub fn log(user_dir: &Path, record: &Record, fixed: Option<&[u8]>) -> Result<(),
     let dir = user_dir.join(RELEASED_DIR);
     fs::create_dir_all(&dir).map_err(io_err(&dir))?;
     if let (Some(bytes), Some(rel)) = (fixed, record.released.file.as_deref()) {
-        let path = user_dir.join(rel);
-        let mut tmp = tempfile::NamedTempFile::new_in(&dir).map_err(io_err(&dir))?;
-        tmp.write_all(bytes).map_err(io_err(&path))?;
-        tmp.as_file().sync_all().map_err(io_err(&path))?;
-        tmp.persist(&path).map_err(|e| io_err(&path)(e.error))?;
+        super::writer::write_durable(&user_dir.join(rel), bytes)?;
     }
     let path = dir.join(RELEASES_FILE);
     let mut f = OpenOptions::new()

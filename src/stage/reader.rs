@@ -203,6 +203,21 @@ impl StagedIndex {
     }
 }
 
+/// The user trees directly under a staging root: every subdirectory holding a
+/// manifest, sorted by name (`report` and `quarantine list` take a whole batch).
+pub fn user_dirs(staging: &Path) -> std::io::Result<Vec<(std::ffi::OsString, PathBuf)>> {
+    let mut out = Vec::new();
+    for d in fs::read_dir(staging)? {
+        let d = d?;
+        let p = d.path();
+        if p.join(MANIFEST).is_file() {
+            out.push((d.file_name(), p));
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
 /// Takes the user's staging lock (the same one `convert` holds), so that no two
 /// mailstage processes change the tree or its journals at once.
 pub fn lock(root: &Path) -> Result<File, ReadError> {

@@ -213,6 +213,20 @@ impl UserStage {
     }
 }
 
+/// Write `bytes` to `path` atomically and durably: a temp file in the same
+/// directory (created if missing), fsynced, renamed over `path`. For the few files
+/// written outside a convert run that must survive a crash (a release from
+/// quarantine and what it changes).
+pub fn write_durable(path: &Path, bytes: &[u8]) -> Result<(), StageError> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    fs::create_dir_all(dir).map_err(io_err(dir))?;
+    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(io_err(dir))?;
+    tmp.write_all(bytes).map_err(io_err(path))?;
+    tmp.as_file().sync_all().map_err(io_err(path))?;
+    tmp.persist(path).map_err(|e| io_err(path)(e.error))?;
+    Ok(())
+}
+
 /// Write a small file (JSON summaries) atomically, outside any run.
 pub fn write_small_file(path: &Path, bytes: &[u8]) -> Result<(), StageError> {
     if same_content(path, bytes) {
