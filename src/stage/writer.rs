@@ -1,15 +1,22 @@
 //! Writing one user's staging tree: atomic files, a single manifest writer, and a
 //! sweep that leaves the tree equal to what the manifest describes.
 //!
-//! Crash safety: every file is written to `.tmp/` and renamed into place, so an
-//! interrupted run leaves no half-written `.eml`. The manifest is streamed to
+//! Crash safety: a file only ever appears under its name complete, so an
+//! interrupted run leaves no half-written `.eml`. On Linux a new file is written to
+//! an unnamed inode in its own directory (`O_TMPFILE`, open(2)) and given its name
+//! by `linkat(2)`: one directory update per file, as `cp` makes, where a temp file
+//! and a rename lock two directories (the shared `.tmp/` and the target) and took
+//! a fifth of a 10k convert's system time in lock spinning. Elsewhere, and to
+//! replace an existing file, the file is written to `.tmp/` and renamed into place. The manifest is streamed to
 //! `manifest.jsonl.partial` and renamed over `manifest.jsonl` only when the run is
 //! complete, so readers always see the previous complete manifest or the new one.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::fs::{self, File, OpenOptions};
 use std::io::{BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::manifest::{self, Entry};
 use super::paths::{MAIL_DIR, MANIFEST, QUARANTINE_DIR, TMP_DIR};
@@ -81,6 +88,13 @@ pub struct UserStage {
     root: PathBuf,
     tmp: PathBuf,
     manifest: BufWriter<File>,
+    /// Directories this run has made sure exist, and whether each was empty then
+    /// (a file in an empty directory can only be one this run wrote, so it needs no
+    /// compare probe). Keyed by directory, so it grows by folder, not by message.
+    dirs: Mutex<HashMap<PathBuf, bool>>,
+    /// Cleared the first time the file system refuses `O_TMPFILE` or `/proc` is
+    /// missing for `linkat`: from then on every file takes the rename path.
+    linked: AtomicBool,
     // Held for the lifetime of the run; released by the OS even after a crash.
     _lock: File,
 }
@@ -121,6 +135,8 @@ impl UserStage {
             root: root.to_path_buf(),
             tmp,
             manifest: BufWriter::new(file),
+            dirs: Mutex::new(HashMap::new()),
+            linked: AtomicBool::new(cfg!(target_os = "linux")),
             _lock: lock,
         })
     }
@@ -132,8 +148,30 @@ impl UserStage {
 
     /// Create a directory (relative to the staging dir) and its parents.
     pub fn create_dir(&self, rel: &Path) -> Result<(), StageError> {
-        let p = self.root.join(rel);
-        fs::create_dir_all(&p).map_err(io_err(&p))
+        self.ensure_dir(&self.root.join(rel)).map(|_| ())
+    }
+
+    /// Make sure `dir` exists, once per run; returns whether it was empty when this
+    /// run first saw it.
+    fn ensure_dir(&self, dir: &Path) -> Result<bool, StageError> {
+        // Poisoning only means another writer panicked; the map is still valid.
+        let mut dirs = self.dirs.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(&fresh) = dirs.get(dir) {
+            return Ok(fresh);
+        }
+        let fresh = match fs::create_dir(dir) {
+            Ok(()) => true,
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                let mut entries = fs::read_dir(dir).map_err(io_err(dir))?;
+                entries.next().is_none()
+            }
+            Err(_) => {
+                fs::create_dir_all(dir).map_err(io_err(dir))?;
+                true
+            }
+        };
+        dirs.insert(dir.to_path_buf(), fresh);
+        Ok(fresh)
     }
 
     /// Write `bytes` to `rel` atomically. An existing file with exactly these bytes
@@ -141,11 +179,21 @@ impl UserStage {
     /// whether the file was written. Safe to call from many threads at once.
     pub fn write_file(&self, rel: &str, bytes: &[u8]) -> Result<bool, StageError> {
         let target = self.root.join(rel);
-        if same_content(&target, bytes) {
+        let parent = target.parent().unwrap_or(&self.root);
+        let fresh = self.ensure_dir(parent)?;
+        if !fresh && same_content(&target, bytes) {
             return Ok(false);
         }
-        if let Some(parent) = target.parent() {
-            fs::create_dir_all(parent).map_err(io_err(parent))?;
+        if self.linked.load(Ordering::Relaxed) {
+            match linked::write_new(parent, &target, |f| f.write_all(bytes)) {
+                Ok(linked::Done::Written) => return Ok(true),
+                // Only a second write of one name in a run gets here: compare
+                // and replace as for an existing directory.
+                Ok(linked::Done::Exists) if same_content(&target, bytes) => return Ok(false),
+                Ok(linked::Done::Exists) => {}
+                Ok(linked::Done::Unsupported) => self.linked.store(false, Ordering::Relaxed),
+                Err(e) => return Err(io_err(&target)(e)),
+            }
         }
         let mut tmp = tempfile::NamedTempFile::new_in(&self.tmp).map_err(io_err(&self.tmp))?;
         tmp.write_all(bytes).map_err(io_err(tmp.path()))?;
@@ -162,9 +210,8 @@ impl UserStage {
         if fs::metadata(&target).is_ok_and(|m| m.is_file() && m.len() == src_len) {
             return Ok(false);
         }
-        if let Some(parent) = target.parent() {
-            fs::create_dir_all(parent).map_err(io_err(parent))?;
-        }
+        let parent = target.parent().unwrap_or(&self.root);
+        self.ensure_dir(parent)?;
         let mut tmp = tempfile::NamedTempFile::new_in(&self.tmp).map_err(io_err(&self.tmp))?;
         let mut input = File::open(src).map_err(io_err(src))?;
         std::io::copy(&mut input, &mut tmp).map_err(io_err(src))?;
@@ -315,6 +362,77 @@ fn rel_key(rel: &Path) -> String {
         .join("/")
 }
 
+/// A new file that gets its name only when complete: `O_TMPFILE` and `linkat(2)`.
+mod linked {
+    use std::fs::File;
+    use std::io;
+    use std::path::Path;
+
+    /// What [`write_new`] did.
+    pub(super) enum Done {
+        /// The file is in place under its name.
+        Written,
+        /// A file of that name exists; nothing was changed.
+        Exists,
+        /// This system cannot do it (no `O_TMPFILE` here, or no `/proc`).
+        Unsupported,
+    }
+
+    /// Write a new file at `target` in `dir` with `fill`, naming it only once it is
+    /// complete. Never replaces an existing file.
+    #[cfg(target_os = "linux")]
+    pub(super) fn write_new(
+        dir: &Path,
+        target: &Path,
+        fill: impl FnOnce(&mut File) -> io::Result<()>,
+    ) -> io::Result<Done> {
+        use rustix::fs::{AtFlags, CWD, Mode, OFlags};
+        use rustix::io::Errno;
+        use std::os::fd::AsRawFd;
+
+        // The file mode the rename path's temp file gets (tempfile: 0600).
+        let fd = match rustix::fs::open(
+            dir,
+            OFlags::TMPFILE | OFlags::WRONLY | OFlags::CLOEXEC,
+            Mode::RUSR | Mode::WUSR,
+        ) {
+            Ok(fd) => fd,
+            // EISDIR: a kernel that predates O_TMPFILE (open(2), BUGS); EOPNOTSUPP:
+            // a file system without it.
+            Err(Errno::OPNOTSUPP | Errno::ISDIR | Errno::INVAL) => return Ok(Done::Unsupported),
+            Err(e) => return Err(e.into()),
+        };
+        let mut file = File::from(fd);
+        fill(&mut file)?;
+        // linkat(2): an unprivileged process names an O_TMPFILE inode through its
+        // /proc/self/fd link with AT_SYMLINK_FOLLOW (AT_EMPTY_PATH needs
+        // CAP_DAC_READ_SEARCH).
+        let proc_path = format!("/proc/self/fd/{}", file.as_raw_fd());
+        match rustix::fs::linkat(
+            CWD,
+            proc_path.as_str(),
+            CWD,
+            target,
+            AtFlags::SYMLINK_FOLLOW,
+        ) {
+            Ok(()) => Ok(Done::Written),
+            Err(Errno::EXIST) => Ok(Done::Exists),
+            Err(Errno::NOENT) if !Path::new("/proc/self/fd").is_dir() => Ok(Done::Unsupported),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Not Linux: always the rename path.
+    #[cfg(not(target_os = "linux"))]
+    pub(super) fn write_new(
+        _dir: &Path,
+        _target: &Path,
+        _fill: impl FnOnce(&mut File) -> io::Result<()>,
+    ) -> io::Result<Done> {
+        Ok(Done::Unsupported)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -344,5 +462,35 @@ mod tests {
         assert!(!root.join("mail/Old").exists());
         assert!(!root.join(".tmp").exists());
         assert!(root.join("manifest.jsonl").is_file());
+    }
+
+    #[test]
+    fn existing_files_are_probed_and_new_ones_leave_no_temp() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("bob");
+        fs::create_dir_all(root.join("mail/Inbox")).unwrap();
+        fs::write(root.join("mail/Inbox/a.eml"), b"one").unwrap();
+        let st = UserStage::open(&root).unwrap();
+        // A directory that had files: the identical one is kept, a changed one replaced.
+        assert!(!st.write_file("mail/Inbox/a.eml", b"one").unwrap());
+        assert!(st.write_file("mail/Inbox/a.eml", b"uno").unwrap());
+        // A new directory: files appear complete, nothing is left in .tmp/.
+        for i in 0..20 {
+            let rel = format!("mail/New/{i}.eml");
+            assert!(st.write_file(&rel, rel.as_bytes()).unwrap());
+        }
+        assert!(!st.write_file("mail/New/3.eml", b"mail/New/3.eml").unwrap());
+        assert!(st.write_file("mail/New/4.eml", b"changed").unwrap());
+        assert_eq!(fs::read_dir(root.join(".tmp")).unwrap().count(), 0);
+        assert_eq!(fs::read(root.join("mail/New/4.eml")).unwrap(), b"changed");
+        assert_eq!(
+            fs::read(root.join("mail/New/7.eml")).unwrap(),
+            b"mail/New/7.eml"
+        );
+        assert_eq!(fs::read(root.join("mail/Inbox/a.eml")).unwrap(), b"uno");
+        assert_eq!(fs::read_dir(root.join("mail/New")).unwrap().count(), 20);
+        // On Linux the new files took the O_TMPFILE path, not the fallback.
+        #[cfg(target_os = "linux")]
+        assert!(st.linked.load(Ordering::Relaxed));
     }
 }
