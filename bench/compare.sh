@@ -4,6 +4,7 @@
 #
 #   bench/compare.sh [--messages N] [--runs R] [--peers LIST] [--out DIR]
 #                    [--chart FILE] [--settle SECONDS] [--quiet-wait SECONDS]
+#                    [--fresh-fs]
 #
 # Defaults: --messages 10000, --runs 3, --peers mbsync,offlineimap,mailutil,imapsync,
 # --out bench/out (git-ignored), --chart docs/compare-<N/1000>k.svg ("" = none),
@@ -53,6 +54,10 @@
 # skips recently deleted inodes when creating files, see bench/convert.sh). Disk: per
 # run ~7 x the tree at 10k with all peers (copies, staging, one mailbox per tool).
 #
+# --fresh-fs (needs root): `cp -a` and `convert` each write into an ext4 made for them
+# just before (bench/freshfs.sh, images in DIR/compare-N), so that neither pays for
+# inodes deleted earlier; the staging tree stays there for the uploads of its run.
+#
 # Environment: MAILSTAGE_SHARED (default ../shared), CARGO_TARGET_DIR, IMAPSYNC.
 
 set -euo pipefail
@@ -73,6 +78,7 @@ out=bench/out
 chart="unset"
 settle_s=400
 quiet_wait=60
+fresh_fs=0
 while (($# > 0)); do
     case $1 in
         --messages) [[ ${2:-} =~ ^[1-9][0-9]*$ ]] || die "--messages needs a positive integer"; n=$2; shift 2 ;;
@@ -82,6 +88,7 @@ while (($# > 0)); do
         --chart) [[ $# -ge 2 ]] || die "--chart needs a file"; chart=$2; shift 2 ;;
         --settle) [[ ${2:-} =~ ^[0-9]+$ ]] || die "--settle needs seconds"; settle_s=$2; shift 2 ;;
         --quiet-wait) [[ ${2:-} =~ ^[0-9]+$ ]] || die "--quiet-wait needs seconds"; quiet_wait=$2; shift 2 ;;
+        --fresh-fs) fresh_fs=1; shift ;;
         -h | --help) sed -n '2,/^$/s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"; exit 0 ;;
         *) die "unknown argument: $1 (see --help)" ;;
     esac
@@ -176,7 +183,24 @@ if [[ ! -f $out/src-$n.ok ]]; then
 fi
 
 eval "$("$shared/tools/imap-testserver" start "$srv")"
-trap '"$shared/tools/imap-testserver" stop "$srv" >/dev/null 2>&1 || true' EXIT
+# fresh NAME: an empty ext4 for one timed writer (--fresh-fs), mounted at $work/NAME-fs;
+# prints the directory to write into.
+fresh_gib=$(($(du -sb --apparent-size "$src" | awk '{print $1}') * 4 / 3 / 1073741824 + 1))
+fresh() {
+    "$bench_dir/freshfs.sh" make "$work/$1.img" "$work/$1-fs" "$fresh_gib"
+    printf '%s\n' "$work/$1-fs/$1"
+}
+cleanup() {
+    "$shared/tools/imap-testserver" stop "$srv" >/dev/null 2>&1 || true
+    if ((fresh_fs)); then
+        "$bench_dir/freshfs.sh" drop "$work/cp.img" "$work/cp-fs" || true
+        "$bench_dir/freshfs.sh" drop "$work/stage.img" "$work/stage-fs" || true
+    fi
+}
+if ((fresh_fs)); then
+    [[ $(id -u) == 0 ]] || die "--fresh-fs needs root (loop devices and mount)"
+fi
+trap cleanup EXIT
 pw=$work/pw
 echo pw >"$pw"
 chmod 600 "$pw"
@@ -313,23 +337,29 @@ for ((r = 1; r <= runs; r++)); do
 
     warm "$src"
     timed cat "$r" - -- find "$src" -type f -exec cat -- {} +
+    cp_dest=$rd/cp-a stage=$rd/stage
+    if ((fresh_fs)); then
+        cp_dest=$(fresh cp)
+        stage=$(fresh stage)
+        sync
+    fi
     warm "$src"
-    timed "cp -a" "$r" - -- cp -a "$src" "$rd/cp-a"
+    timed "cp -a" "$r" - -- cp -a "$src" "$cp_dest"
     warm "$src"
-    timed convert "$r" - -- "$bin" convert "$src" --out "$rd/stage" -q --max-size 0
-    manifest=$rd/stage/u/manifest.jsonl
+    timed convert "$r" - -- "$bin" convert "$src" --out "$stage" -q --max-size 0
+    manifest=$stage/u/manifest.jsonl
     [[ -f $manifest ]] || die "no manifest after convert (see $work/logs/convert-$r.log)"
     if ((r == 1)); then
         msg_bytes=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["source_bytes"])' \
-            "$rd/stage/u/summary.json")
+            "$stage/u/summary.json")
         printf '{"meta": true, "messages": %d, "message_bytes": %s, "peers": "%s"}\n' \
             "$n" "$msg_bytes" "$peers" >>"$results"
     fi
     adduser "ms$r"
-    warm "$rd/stage"
-    timed "mailstage upload" "$r" "ms$r" -- "$bin" upload "$rd/stage/u" --host 127.0.0.1 \
+    warm "$stage"
+    timed "mailstage upload" "$r" "ms$r" -- "$bin" upload "$stage/u" --host 127.0.0.1 \
         --port "$IMAP_PORT" --plain-insecure --login "ms$r" --password-file "$pw"
-    timed "mailstage re-run" "$r" "ms$r" -- "$bin" upload "$rd/stage/u" --host 127.0.0.1 \
+    timed "mailstage re-run" "$r" "ms$r" -- "$bin" upload "$stage/u" --host 127.0.0.1 \
         --port "$IMAP_PORT" --plain-insecure --login "ms$r" --password-file "$pw"
 
     if has_peer mbsync; then

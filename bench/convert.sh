@@ -4,7 +4,7 @@
 #
 #   bench/convert.sh [--messages N]... [--runs R] [--out DIR] [--jobs1-at N]
 #                    [--settle SECONDS] [--max-other CORES] [--quiet-wait SECONDS]
-#                    [--retries K]
+#                    [--retries K] [--fresh-fs]
 #
 # Defaults: --messages 10000 --messages 100000, --runs 3, --out bench/out (git-ignored),
 # --jobs1-at 10000 (one extra `convert --jobs 1` at that size; 0 = none),
@@ -13,7 +13,7 @@
 # What it does, from the repository root, with no network access of its own
 # (`cargo build` fetches crates only if they are not in the local cache yet):
 #   1. cargo build --release --locked
-#   2. per size N: ../shared/tools/gen-maildir DIR/src-N --messages N --seed 42, unless
+#   2. per size N: ../shared/tools/gen-maildir DIR/src-N/u --messages N --seed 42, unless
 #      DIR/src-N.ok says that tree is complete (10k: ~420 MB, ~7 s; 100k: ~4.1 GB,
 #      ~65-90 s). Free disk is checked with df first: a run needs ~2.2 x the tree
 #      besides the tree; a size that does not fit is skipped (the script exits 3).
@@ -42,6 +42,12 @@
 # until --settle seconds have passed since it last deleted anything (remembered in
 # DIR/.last-delete across invocations). Deletions by other users of the disk cannot be
 # controlled: compare the sys column across runs.
+#
+# --fresh-fs (needs root): every cp and convert into a new directory writes into an ext4
+# made for it just before (bench/freshfs.sh: a sparse image DIR/fresh.img on a loop
+# device, mounted at DIR/fresh-mnt, with the journal setting of DIR's disk). Nobody's
+# deletions matter then and no settling is needed; the re-run goes into the tree the
+# convert left there. The source stays where it is.
 #
 # Contention: meant for a shared 2-core machine. Before each timed command the script
 # waits (up to --quiet-wait seconds) until other work keeps fewer than --max-other
@@ -101,6 +107,7 @@ settle_s=400
 max_other=0.5
 quiet_wait=900
 retries=1
+fresh_fs=0
 while (($# > 0)); do
     case $1 in
         --messages)
@@ -142,6 +149,10 @@ while (($# > 0)); do
             require is_uint "a count" "$@"
             retries=$((10#$2))
             shift 2
+            ;;
+        --fresh-fs)
+            fresh_fs=1
+            shift
             ;;
         -h | --help)
             usage
@@ -285,7 +296,10 @@ step() {
     local -a cmd
     while :; do
         d=$dest
-        if [[ $dest == new:* ]]; then
+        if [[ $dest == new:* ]] && ((fresh_fs)); then
+            "$bench_dir/freshfs.sh" make "$fresh_img" "$fresh_mnt" "$fresh_gib"
+            d=$fresh_mnt/${dest##*/}a$((attempt + 1))
+        elif [[ $dest == new:* ]]; then
             d=${dest#new:}a$((attempt + 1))
             [[ ! -e $d ]] || die "$d exists already"
             settle
@@ -319,7 +333,7 @@ step() {
         fi
         attempt=$((attempt + 1))
         log "  other work used $other cores (> $max_other): repeating ($attempt/$retries)"
-        if [[ $dest == new:* ]]; then
+        if [[ $dest == new:* ]] && ((fresh_fs == 0)); then
             remove "$d"
         fi
     done
@@ -332,7 +346,7 @@ step() {
 
 # check_stage N STAGING: that convert run saw every message; note if not all staged.
 check_stage() {
-    local n=$1 summary=$2/src-$1/summary.json
+    local n=$1 summary=$2/u/summary.json
     [[ -f $summary ]] || die "no $summary after convert"
     python3 - "$n" "$summary" <<'EOF'
 import json, sys
@@ -345,17 +359,26 @@ if c["staged"] != n:
 EOF
 }
 
+fresh_img=$out/fresh.img
+fresh_mnt=$out/fresh-mnt
+if ((fresh_fs)); then
+    [[ $(id -u) == 0 ]] || die "--fresh-fs needs root (loop devices and mount)"
+    trap '"$bench_dir/freshfs.sh" drop "$fresh_img" "$fresh_mnt" || true' EXIT
+fi
+
 # ---------------------------------------------------------------- the runs
 "${measure[@]}" --label "0 floor 1" -- true >>"$results"
 remove "$out"/work-*
 skipped=()
 for n in "${sizes[@]}"; do
-    src=$out/src-$n
+    # The layout bench/compare.sh, upload.sh and memory.sh use too: one user, "u".
+    src=$out/src-$n/u
+    src_ok=$out/src-$n.ok
     work=$out/work-$n
     est_tree_kib=$((n * 42)) # gen-maildir: ~41-42 KB per message on disk
     # One run: a cp copy and a staging tree (~2.05 x the tree), plus slack.
     need_kib=$((est_tree_kib * 22 / 10))
-    if [[ ! -f $src.ok || ! -d $src ]]; then
+    if [[ ! -f $src_ok || ! -d $src ]]; then
         need_kib=$((need_kib + est_tree_kib))
     fi
     have_kib=$(avail_kib)
@@ -366,17 +389,20 @@ for n in "${sizes[@]}"; do
     fi
     log "== $n messages (free disk: $((have_kib / 1048576)) GiB, this size needs ~$((need_kib / 1048576 + 1)) GiB)"
 
-    if [[ -f $src.ok && -d $src ]]; then
-        log "reusing $src ($(<"$src.ok"))"
+    if [[ -f $src_ok && -d $src ]]; then
+        log "reusing $src ($(<"$src_ok"))"
     else
-        remove "$src" "$src.ok"
+        remove "$out/src-$n" "$src_ok"
         log "generating $src"
         t0=$(date +%s)
-        "$gen" "$src" --messages "$n" --seed 42 >"$src.gen.log"
-        tail -n 1 "$src.gen.log" >"$src.ok"
-        log "generated in $(($(date +%s) - t0)) s: $(<"$src.ok")"
+        mkdir -p "$out/src-$n"
+        "$gen" "$src" --messages "$n" --seed 42 >"$out/src-$n.gen.log"
+        tail -n 1 "$out/src-$n.gen.log" >"$src_ok"
+        log "generated in $(($(date +%s) - t0)) s: $(<"$src_ok")"
     fi
     tree_bytes=$(du -sb --apparent-size "$src" | awk '{print $1}')
+    # The fresh file system: the tree (CRLF adds ~2 %) plus a third, and 1 GiB.
+    fresh_gib=$((tree_bytes * 4 / 3 / 1073741824 + 1))
     files=$(find "$src" -type f | wc -l)
     msg_bytes=0
 
@@ -394,7 +420,7 @@ for n in "${sizes[@]}"; do
         check_stage "$n" "$stage"
         # Message files only (the tree also holds uidlists, keywords, subscriptions).
         msg_bytes=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["source_bytes"])' \
-            "$stage/src-$n/summary.json")
+            "$stage/u/summary.json")
         if ((n == jobs1_at && r == runs)); then
             step "$n" convert-j1 1 "$out/convert-j1-$n.txt" "new:$work/run$r/jobs1-" -- \
                 "$bin" convert "$src" --out @DEST@ -q --max-size 0 --jobs 1
