@@ -495,7 +495,7 @@ fn convert_folder(
 ) -> Result<(), UserError> {
     // SHA-256 of staged/quarantined sources -> index of the first copy. Duplicates
     // are detected within a folder only, so the map lives as long as the folder.
-    let mut seen: HashMap<[u8; 32], usize> = HashMap::new();
+    let mut seen = Seen::default();
     let mut start = 0;
     while start < msgs.len() {
         let mut end = start;
@@ -712,13 +712,42 @@ fn unreadable(m: &Message<'_>, e: io::Error) -> Processed {
     }
 }
 
+/// The messages of one folder seen so far, by content, for duplicate detection.
+///
+/// Keyed by the first 128 bits of the SHA-256: the chance that two different messages
+/// of a folder share them is about n²/2¹²⁹ (below 10⁻²⁶ for a million messages), and
+/// the map is half the size of one keyed by the whole hash (1.4 instead of 2.7 MB for
+/// the 36,000-message INBOX of the 100k benchmark tree, massif).
+#[derive(Default)]
+struct Seen(HashMap<[u8; 16], u32>);
+
+impl Seen {
+    /// The index of the first message with this content, or `None` after noting
+    /// `idx` as the first.
+    fn first(&mut self, sha: &[u8; 32], idx: usize) -> Option<usize> {
+        let mut key = [0u8; 16];
+        key.copy_from_slice(&sha[..16]);
+        match self.0.get(&key) {
+            Some(&first) => Some(first as usize),
+            None => {
+                // A folder of 2³² messages is beyond any Maildir; past it, nothing
+                // more is noted (a later copy is then staged, never dropped).
+                if let Ok(i) = u32::try_from(idx) {
+                    self.0.insert(key, i);
+                }
+                None
+            }
+        }
+    }
+}
+
 /// Phase 2 for one message: duplicate detection and the manifest entry.
 fn decide(
     idx: usize,
     msgs: &FolderMessages,
     p: Processed,
     fp: &FolderPlan,
-    seen: &mut HashMap<[u8; 32], usize>,
+    seen: &mut Seen,
     writes: &mut Vec<Write>,
     keep_files: &mut KeepSet,
 ) -> Entry {
@@ -755,19 +784,14 @@ fn decide(
         return e;
     }
     let dir = fp.dir.clone().unwrap_or_default();
-    if let Some(sha) = p.sha256 {
-        match seen.get(&sha) {
-            Some(&first) => {
-                e.status = Status::Duplicate;
-                let first_rel = msgs.get(first).rel_path();
-                let first_src = String::from_utf8_lossy(&first_rel);
-                e.reason = Some(format!("byte-identical to {first_src} in the same folder"));
-                return e;
-            }
-            None => {
-                seen.insert(sha, idx);
-            }
-        }
+    if let Some(sha) = p.sha256
+        && let Some(first) = seen.first(&sha, idx)
+    {
+        e.status = Status::Duplicate;
+        let first_rel = msgs.get(first).rel_path();
+        let first_src = String::from_utf8_lossy(&first_rel);
+        e.reason = Some(format!("byte-identical to {first_src} in the same folder"));
+        return e;
     }
     // An unreadable file has no content hash; its path names its reason file.
     let name_sha = p.sha256.unwrap_or_else(|| Sha256::digest(&rel_path).into());
