@@ -1,5 +1,7 @@
-//! `mailstage zip`: the archive passes `unzip -t`, holds exactly the staging tree
-//! (names in UTF-8, bytes equal), and the same tree gives the same bytes.
+//! `mailstage zip`: the archive passes `unzip -t` and Python's `zipfile`
+//! (`tests/py/zipcheck.py`: every name, size and CRC, `testzip()`), holds exactly the
+//! staging tree (names in UTF-8, bytes equal, empty folders kept), and the same tree
+//! gives the same bytes.
 
 mod common;
 
@@ -8,6 +10,7 @@ use std::path::Path;
 use std::process::Command;
 
 use common::{fixtures, mailstage};
+use serde_json::Value;
 
 fn tree_files(root: &Path) -> BTreeMap<String, Vec<u8>> {
     let mut out = BTreeMap::new();
@@ -21,6 +24,88 @@ fn tree_files(root: &Path) -> BTreeMap<String, Vec<u8>> {
         }
     }
     out
+}
+
+/// Every entry the zip of the staging tree `root` must hold, in archive order: the
+/// top-level files, then `mail/`, `quarantine/` and `released/` with every
+/// directory (`a/b/`) and file below, in byte order of the paths; with each file's
+/// bytes (`None` for a directory).
+fn expected_entries(root: &Path) -> Vec<(String, Option<Vec<u8>>)> {
+    let mut out = Vec::new();
+    for top in ["manifest.jsonl", "folders.json", "summary.json"] {
+        if root.join(top).is_file() {
+            out.push((top.to_owned(), Some(std::fs::read(root.join(top)).unwrap())));
+        }
+    }
+    let mut below = Vec::new();
+    for (k, v) in common::contents(root) {
+        let k = String::from_utf8(k).unwrap();
+        if ["mail/", "quarantine/", "released/"]
+            .iter()
+            .any(|d| k.starts_with(d))
+        {
+            let data = (!k.ends_with('/')).then_some(v);
+            below.push((k, data));
+        }
+    }
+    below.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+    out.extend(below);
+    out
+}
+
+/// What Python's `zipfile` reads in `zip` (see `tests/py/zipcheck.py`).
+fn python_reads(zip: &Path) -> Value {
+    let out = Command::new("python3")
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/py/zipcheck.py"))
+        .arg(zip)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+fn crc32(b: &[u8]) -> u64 {
+    let mut c = flate2::Crc::new();
+    c.update(b);
+    u64::from(c.sum())
+}
+
+/// Python lists exactly `expected_entries(root)`, in order, each with its size and
+/// CRC-32, the UTF-8 flag (APPNOTE 4.4.4 bit 11) on exactly the non-ASCII names, a
+/// Unix mode of 0644 (files, deflated) or 0755 (directories, stored); and
+/// `testzip()` finds every entry's data intact. Returns Python's entries.
+fn check_with_python(zip: &Path, root: &Path) -> Vec<Value> {
+    let r = python_reads(zip);
+    assert_eq!(r["testzip"], Value::Null, "first bad entry");
+    let got = r["entries"].as_array().unwrap().clone();
+    let want = expected_entries(root);
+    let names: Vec<&str> = got.iter().map(|e| e["name"].as_str().unwrap()).collect();
+    let want_names: Vec<&str> = want.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names, want_names);
+    for (e, (name, data)) in got.iter().zip(&want) {
+        let utf8 = if name.is_ascii() { 0 } else { 0x800 };
+        assert_eq!(e["flags"], utf8, "{e}");
+        match data {
+            None => {
+                assert_eq!(e["is_dir"], true, "{e}");
+                assert_eq!(e["mode"], 0o40755, "{e}");
+                assert_eq!(e["method"], 0, "{e}");
+                assert_eq!(e["size"], 0, "{e}");
+            }
+            Some(d) => {
+                assert_eq!(e["is_dir"], false, "{e}");
+                assert_eq!(e["mode"], 0o100644, "{e}");
+                assert_eq!(e["method"], 8, "{e}");
+                assert_eq!(e["size"], d.len() as u64, "{e}");
+                assert_eq!(e["crc"], crc32(d), "{e}");
+            }
+        }
+    }
+    got
 }
 
 #[test]
@@ -38,6 +123,8 @@ fn zip_is_valid_complete_utf8_and_deterministic() {
         assert!(matches!(st.status.code(), Some(0 | 1)));
     }
     let alice = staging.join("alice");
+    // a folder with no messages keeps its directory entry
+    std::fs::create_dir(alice.join("mail/Leer")).unwrap();
     let z1 = t.path().join("a1.zip");
     let out = mailstage()
         .arg("zip")
@@ -60,6 +147,23 @@ fn zip_is_valid_complete_utf8_and_deterministic() {
         String::from_utf8_lossy(&test.stdout)
     );
     assert!(String::from_utf8_lossy(&test.stdout).contains("No errors detected"));
+
+    // the independent reader: every entry, in order, with its size, CRC and flags
+    let listed = check_with_python(&z1, &alice);
+    let utf8: Vec<&Value> = listed
+        .iter()
+        .filter(|e| e["name"].as_str().unwrap().contains("Entwürfe"))
+        .collect();
+    assert!(
+        utf8.iter().any(|e| e["is_dir"] == true) && utf8.iter().any(|e| e["is_dir"] == false),
+        "the fixture's non-ASCII folder and its messages are listed by their UTF-8 names"
+    );
+    assert!(
+        listed
+            .iter()
+            .any(|e| e["name"] == "mail/Leer/" && e["is_dir"] == true),
+        "the empty folder has its entry"
+    );
 
     // every entry equals the tree, and nothing else is in it
     let x = t.path().join("x");
@@ -87,6 +191,10 @@ fn zip_is_valid_complete_utf8_and_deterministic() {
     assert!(
         want.keys().any(|k| k.contains("Entwürfe")),
         "the fixture has a non-ASCII folder"
+    );
+    assert!(
+        got.contains_key("mail/Leer/"),
+        "unzip recreates the empty folder"
     );
     assert!(
         !got.keys()
@@ -225,4 +333,6 @@ fn more_than_65535_entries_use_zip64_and_released_is_kept() {
         "{}",
         String::from_utf8_lossy(&test.stdout)
     );
+    // Python takes the count from the zip64 end record, and reads every entry
+    assert_eq!(check_with_python(&z, &user).len(), entries);
 }
