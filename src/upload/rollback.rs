@@ -23,13 +23,14 @@
 use serde::Serialize;
 
 use super::journal::{Journal, Record, State};
+use super::matching::{Matcher, Outcome};
 use super::plan::{FolderPlan, display_name};
-use super::survey;
+use super::survey::{self, StagedSet};
 use super::{UploadError, UploadOptions, journal_path};
 use crate::imap::{ImapError, proto::format_uid_set};
 use crate::progress::Progress;
 
-use crate::stage::reader::{self, StagedIndex};
+use crate::stage::reader;
 
 /// What rollback did (or, with `dry_run`, would do) in one folder.
 #[derive(Debug, Clone, Serialize, Default)]
@@ -103,14 +104,12 @@ pub fn rollback(
     force: bool,
 ) -> Result<RollbackReport, RollbackError> {
     let _lock = reader::lock(staging).map_err(UploadError::from)?;
-    let index = StagedIndex::open(staging).map_err(UploadError::from)?;
     let jpath = journal_path(staging, &opts.server.host, &opts.mailbox);
-    let mut journal = if opts.dry_run {
-        Journal::read_only(&jpath)?
-    } else {
-        Journal::open(&jpath)?
-    };
-    let mut sv = survey::open(&index, opts)?;
+    // Only the staged messages the journal says may be on the server are worked on.
+    let (set, mut journal) = StagedSet::open(staging, &jpath, !opts.dry_run, |s| {
+        matches!(s, Some(State::Stored { .. } | State::Uncertain))
+    })?;
+    let mut sv = survey::open(&set.folders, opts)?;
     let uidplus = sv.conn.has_capability("UIDPLUS");
     let mut report = RollbackReport {
         server: opts.server.address(),
@@ -129,32 +128,40 @@ pub fn rollback(
             version: env!("CARGO_PKG_VERSION").into(),
             command: "rollback".into(),
         })?;
-        restore_protects(&mut sv, &index, &mut journal)?;
+        restore_protects(&mut sv, &set.folders, &mut journal)?;
     }
+    let candidate = |s: Option<State>| matches!(s, Some(State::Stored { .. } | State::Uncertain));
 
     // Over all staged messages, a folder at a time (only the journal's ones are
-    // worked on, but that count is not known before each folder is read).
+    // worked on).
     let progress = Progress::new(
         &format!("rollback {}", opts.mailbox),
-        index.slots.len() as u64,
-        index.staged_bytes,
+        set.staged,
+        set.staged_bytes,
         opts.progress,
     );
-    for (f, name) in index.folders.iter().enumerate() {
-        // Only the staged messages the journal says may be on the server are kept
-        // (this is per folder: tens of thousands).
-        let (cand, total) = survey::staged(&index, f as u32, &journal, |s| {
-            matches!(s, Some(State::Stored { .. } | State::Uncertain))
-        })
-        .map_err(RollbackError::from)?;
+    for (f, name) in set.folders.iter().enumerate() {
+        let count = set.counts[f];
         progress.set_message(name.clone());
-        progress.inc(total);
-        if cand.is_empty() {
+        progress.inc(count.items);
+        if count.kept == 0 {
             continue;
         }
         let mut fr = FolderRollback {
             folder: name.clone(),
             ..Default::default()
+        };
+        // `removed` for every candidate of the folder (after the expunge, or when the
+        // folder is gone): the expunged ones and the ones already gone alike
+        let record_removed = |journal: &mut Journal| {
+            set.read_folder(f, |_, item| {
+                if candidate(item.state) {
+                    journal.record(&Record::Removed {
+                        path: item.path.to_owned(),
+                    })?;
+                }
+                Ok(())
+            })
         };
         let FolderPlan::Go {
             wire,
@@ -163,13 +170,9 @@ pub fn rollback(
             ..
         } = &sv.plans[f]
         else {
-            fr.already_gone = cand.len() as u64;
+            fr.already_gone = count.kept;
             if !opts.dry_run {
-                for k in 0..cand.len() {
-                    journal.record(&Record::Removed {
-                        path: cand.path(&index, k).map_err(UploadError::from)?,
-                    })?;
-                }
+                record_removed(&mut journal)?;
             }
             report.folders.push(fr);
             continue;
@@ -178,39 +181,62 @@ pub fn rollback(
         fr.server_folder = Some(display.clone());
         let info = sv.conn.select(&wire, opts.dry_run)?;
         let floor = journal.floor(name, info.uidvalidity).unwrap_or(1);
-        let metas = survey::fetch_all(&mut sv.conn, floor, info.messages)?;
-        let juids = cand.journal_uids(info.uidvalidity);
-        let m = survey::match_folder(&cand, &juids, &metas, true, floor);
-        let mut remove: Vec<(usize, u32)> = Vec::new();
-        for (k, hit) in m.found.iter().enumerate() {
-            match hit {
-                Some((i, _)) => remove.push((k, metas.uid(*i))),
-                None => fr.already_gone += 1,
+        let mut m = Matcher::new(count.kept.max(u64::from(info.messages)));
+        survey::fetch_into(&mut sv.conn, floor, info.messages, &mut m)?;
+        set.read_folder(f, |rec, item| {
+            if candidate(item.state) {
+                m.push_item(rec, survey::journal_uid(item.state, info.uidvalidity))?;
             }
-        }
+            Ok(())
+        })?;
+        // Found ones in manifest order, then the further exact copies at or above the
+        // floor, which are mailstage's too (an APPEND the server committed after the
+        // connection was lost and that was sent again), by message and UID order:
+        // (manifest order, FETCH order, UID, staged path for the dry run's list)
+        let mut found: Vec<(u32, u32, u32, String)> = Vec::new();
+        let mut copies: Vec<(u32, u32, u32)> = Vec::new();
+        m.run::<UploadError>(true, floor, |o| {
+            match o {
+                Outcome::Found {
+                    items, k, metas, i, ..
+                } => found.push((
+                    items.ord(k),
+                    metas.index(i),
+                    metas.uid(i),
+                    if opts.dry_run {
+                        items.path(k).to_owned()
+                    } else {
+                        String::new()
+                    },
+                )),
+                Outcome::Missing { .. } => fr.already_gone += 1,
+                Outcome::Duplicate { items, k, metas, i } => {
+                    copies.push((items.ord(k), metas.index(i), metas.uid(i)))
+                }
+            }
+            Ok(())
+        })?;
+        found.sort_unstable_by_key(|x| x.0);
+        copies.sort_unstable_by_key(|x| (x.0, x.1));
+        fr.removed = (found.len() + copies.len()) as u64;
         if opts.dry_run {
-            for &(_, i) in &m.duplicates {
-                remove.push((usize::MAX, metas.uid(i)));
-            }
-            fr.removed = remove.len() as u64;
-            for &(k, uid) in &remove {
-                let path = if k < cand.len() {
-                    cand.path(&index, k).map_err(UploadError::from)?
-                } else {
-                    "(an extra copy)".to_owned()
-                };
+            for (_, _, uid, path) in found {
                 report.would_remove.push((name.clone(), uid, path));
+            }
+            for &(_, _, uid) in &copies {
+                report
+                    .would_remove
+                    .push((name.clone(), uid, "(an extra copy)".to_owned()));
             }
             report.folders.push(fr);
             continue;
         }
-        // Further exact copies at or above the floor are mailstage's too: an APPEND
-        // the server committed after the connection was lost and that was sent again.
-        for &(_, i) in &m.duplicates {
-            remove.push((usize::MAX, metas.uid(i)));
-        }
-        fr.removed = remove.len() as u64;
-        let uids: Vec<u32> = remove.iter().map(|(_, u)| *u).collect();
+        let uids: Vec<u32> = found
+            .iter()
+            .map(|x| x.2)
+            .chain(copies.iter().map(|x| x.2))
+            .collect();
+        drop(found);
         let mut rec = |r: &Record, sync: bool| {
             journal.record(r)?;
             if sync {
@@ -220,14 +246,9 @@ pub fn rollback(
         };
         fr.protected = survey::expunge_exact(&mut sv.conn, &mut rec, name, info.uidvalidity, &uids)
             .map_err(RollbackError::from)?;
-        // Removed: the expunged ones and the ones already gone alike. The paths are read
-        // from the manifest again (under the staging lock, read moments ago); were that
-        // to fail here, a re-run finds these messages gone and records them then.
-        for k in 0..cand.len() {
-            journal.record(&Record::Removed {
-                path: cand.path(&index, k).map_err(UploadError::from)?,
-            })?;
-        }
+        // The paths are read from the spilled manifest again; were that to fail here,
+        // a re-run finds these messages gone and records them then.
+        record_removed(&mut journal)?;
         journal.sync()?;
         report.folders.push(fr);
     }
@@ -247,7 +268,7 @@ pub fn rollback(
 /// Gives the user's `\Deleted` flags back after an interrupted rollback.
 fn restore_protects(
     sv: &mut survey::Survey,
-    index: &StagedIndex,
+    folders: &[String],
     journal: &mut Journal,
 ) -> Result<(), RollbackError> {
     let pending: Vec<(String, (u32, Vec<u32>))> = journal
@@ -256,7 +277,7 @@ fn restore_protects(
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
     for (folder, (validity, uids)) in pending {
-        let f = index.folders.iter().position(|n| *n == folder);
+        let f = folders.iter().position(|n| *n == folder);
         if let Some(f) = f
             && let FolderPlan::Go {
                 wire, exists: true, ..
