@@ -179,7 +179,7 @@ fn get_state(d: &mut Dec) -> Result<Option<State>, SpillError> {
 /// record ([`ItemView::decode`]).
 #[derive(Debug, Clone, Copy)]
 pub(super) struct ItemView<'a> {
-    /// Its place among the staged messages (manifest order).
+    /// Its place among the staged messages of its folder (manifest order: 0, 1, …).
     pub(super) ord: u32,
     /// Its folder (index into the manifest's folders).
     pub(super) folder: u32,

@@ -396,14 +396,14 @@ impl Run<'_, '_> {
                 m.push_staged(s, &item, Some(u))?;
             }
         }
-        let mut extra: Vec<u32> = Vec::new();
+        let mut extra = super::survey::UidList::new(u64::from(info.messages));
         m.run::<UploadError>(true, floor, |o| {
             if let Outcome::Duplicate { metas, i, .. } = o {
-                extra.push(metas.uid(i));
+                extra.push(metas.index(i), metas.uid(i))?;
             }
             Ok(())
         })?;
-        if extra.is_empty() {
+        if extra.len() == 0 {
             return Ok(());
         }
         let ctx = self.ctx;
@@ -416,7 +416,7 @@ impl Run<'_, '_> {
             Ok(())
         };
         super::survey::expunge_exact(conn, &mut rec, &self.name, validity, &extra)?;
-        self.stats().late_copies_removed += extra.len() as u64;
+        self.stats().late_copies_removed += extra.len();
         Ok(())
     }
 

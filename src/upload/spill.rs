@@ -127,6 +127,15 @@ impl Spill {
     pub(super) fn push(&mut self, b: usize, rec: &[u8]) -> Result<(), SpillError> {
         let n = self.parts.len();
         let part = &mut self.parts[b % n];
+        let need = HEADER + rec.len();
+        // Flushed before it would outgrow its limit, and allocated at the limit: a
+        // buffer grown by doubling would be twice that, in every part.
+        if part.buf.len() + need > self.buf_limit && !part.buf.is_empty() {
+            part.flush()?;
+        }
+        if part.buf.capacity() == 0 {
+            part.buf.reserve_exact(self.buf_limit.max(need));
+        }
         // counted by messages, like everything else per message here
         part.buf.extend_from_slice(&(b as u32).to_le_bytes());
         part.buf.extend_from_slice(&(rec.len() as u32).to_le_bytes());
@@ -177,6 +186,59 @@ impl Spill {
                 each(rec)?;
             }
             tail = &tail[HEADER + len..];
+        }
+        Ok(())
+    }
+}
+
+/// Records given back in the order of a dense key (0 ≤ key < n), a piece at a time:
+/// each goes to the bucket of `key / piece`, and a bucket is sorted by (key, tie) when
+/// it is read, so that at most about `piece` records are in memory.
+#[derive(Debug)]
+pub(super) struct Sorted {
+    spill: Spill,
+    piece: u64,
+}
+
+impl Sorted {
+    /// For keys below `n`.
+    pub(super) fn new(n: u64, piece: u64) -> Self {
+        let piece = piece.max(1);
+        Sorted {
+            spill: Spill::new(n.div_ceil(piece) as usize),
+            piece,
+        }
+    }
+
+    /// Adds `rec` under (`key`, `tie`).
+    pub(super) fn push(&mut self, key: u64, tie: u64, rec: &[u8]) -> Result<(), SpillError> {
+        let b = ((key / self.piece) as usize).min(self.spill.counts.len() - 1);
+        let mut e = Enc::default();
+        e.u64(key).u64(tie).raw(rec);
+        self.spill.push(b, &e.buf)
+    }
+
+    /// Calls `each` with every record, by (key, tie); equal ones in the order pushed.
+    pub(super) fn read<E: From<SpillError>>(
+        &self,
+        mut each: impl FnMut(&[u8]) -> Result<(), E>,
+    ) -> Result<(), E> {
+        let mut data = Vec::new();
+        let mut recs: Vec<(u64, u64, usize, usize)> = Vec::new();
+        for b in 0..self.spill.counts.len() {
+            data.clear();
+            recs.clear();
+            self.spill.read::<SpillError>(b, |r| {
+                let mut d = Dec(r);
+                let (key, tie) = (d.u64()?, d.u64()?);
+                recs.push((key, tie, data.len(), d.rest().len()));
+                data.extend_from_slice(d.rest());
+                Ok(())
+            })?;
+            recs.sort_by_key(|r| (r.0, r.1));
+            for &(_, _, at, len) in &recs {
+                each(&data[at..at + len])?;
+            }
         }
         Ok(())
     }
@@ -375,6 +437,26 @@ mod tests {
         let s = Spill::new(0);
         assert_eq!(s.counts.len(), 1);
         assert!(all(&s, 0).is_empty());
+    }
+
+    #[test]
+    fn sorted_gives_records_back_by_key_and_tie() {
+        let mut s = Sorted::new(100, 7);
+        let mut want = Vec::new();
+        for n in 0..300u64 {
+            let (key, tie) = ((n * 37) % 100, n % 3);
+            s.push(key, tie, &n.to_le_bytes()).unwrap();
+            want.push((key, tie, n));
+        }
+        // stable: equal (key, tie) in the order pushed
+        want.sort_by_key(|w| (w.0, w.1));
+        let mut got = Vec::new();
+        s.read::<SpillError>(|r| {
+            got.push(u64::from_le_bytes(r.try_into().unwrap()));
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(got, want.iter().map(|w| w.2).collect::<Vec<_>>());
     }
 
     #[test]

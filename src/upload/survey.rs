@@ -8,15 +8,15 @@
 //! path, a partition of about [`JOIN_PART`] messages at a time, and then kept on disk
 //! by folder, so that `verify` and `rollback` read one folder at a time.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::path::Path;
 
 use chrono::DateTime;
 
 use super::journal::{self, Change, Journal, JournalError, Record, State};
-use super::matching::{ItemView, Matcher};
+use super::matching::{ItemView, Matcher, PIECE};
 use super::plan::{self, FolderPlan};
-use super::spill::{Dec, Enc, Spill, SpillError};
+use super::spill::{Dec, Enc, Sorted, Spill, SpillError};
 use super::{UploadError, UploadOptions, excluded};
 use crate::imap::{self, Connection, proto::format_uid_set};
 use crate::stage::reader::{self, MANIFEST};
@@ -62,6 +62,60 @@ pub(super) fn open(folders: &[String], opts: &UploadOptions) -> Result<Survey, U
     })
 }
 
+/// UIDs per command of [`expunge_exact`]: servers limit the length of a command
+/// line, and ours need not be consecutive.
+const UID_CHUNK: usize = 1000;
+
+/// UIDs to expunge from one folder, on disk, given back in the order FETCH gave them:
+/// servers answer `UID FETCH 1:*` in sequence order, which is UID order (RFC 3501
+/// §2.3.1.1), so that a command's worth of UIDs makes a short UID set.
+#[derive(Debug)]
+pub(super) struct UidList {
+    sorted: Sorted,
+    len: u64,
+}
+
+impl UidList {
+    /// For a folder of `metas` server messages.
+    pub(super) fn new(metas: u64) -> Self {
+        UidList {
+            sorted: Sorted::new(metas, PIECE),
+            len: 0,
+        }
+    }
+
+    /// Adds `uid`, the `index`-th message FETCH gave.
+    pub(super) fn push(&mut self, index: u32, uid: u32) -> Result<(), SpillError> {
+        self.len += 1;
+        self.sorted.push(u64::from(index), 0, &uid.to_le_bytes())
+    }
+
+    /// How many.
+    pub(super) fn len(&self) -> u64 {
+        self.len
+    }
+
+    /// Calls `each` with [`UID_CHUNK`] UIDs at a time (the last chunk fewer).
+    fn chunks(
+        &self,
+        mut each: impl FnMut(&[u32]) -> Result<(), UploadError>,
+    ) -> Result<(), UploadError> {
+        let mut chunk = Vec::with_capacity(UID_CHUNK);
+        self.sorted.read::<UploadError>(|r| {
+            chunk.push(Dec(r).u32()?);
+            if chunk.len() == UID_CHUNK {
+                each(&chunk)?;
+                chunk.clear();
+            }
+            Ok(())
+        })?;
+        if !chunk.is_empty() {
+            each(&chunk)?;
+        }
+        Ok(())
+    }
+}
+
 /// Expunges exactly `uids` from the selected folder.
 ///
 /// With UIDPLUS: `UID STORE +FLAGS.SILENT (\Deleted)` and `UID EXPUNGE` (RFC 4315
@@ -75,24 +129,40 @@ pub(super) fn expunge_exact(
     record: &mut dyn FnMut(&Record, bool) -> Result<(), JournalError>,
     folder: &str,
     uidvalidity: u32,
-    uids: &[u32],
+    uids: &UidList,
 ) -> Result<u64, UploadError> {
-    if uids.is_empty() {
+    if uids.len() == 0 {
         return Ok(0);
     }
     if conn.has_capability("UIDPLUS") {
-        for chunk in uids.chunks(1000) {
+        uids.chunks(|chunk| {
             let set = format_uid_set(chunk);
             conn.uid_store(&set, &["\\Deleted"], false)?;
             conn.run_checked(format!("UID EXPUNGE {set}").as_bytes())?;
-        }
+            Ok(())
+        })?;
         return Ok(0);
     }
-    let ours: HashSet<u32> = uids.iter().copied().collect();
-    let theirs: Vec<u32> = conn
-        .uid_search(b"DELETED")?
-        .into_iter()
-        .filter(|u| !ours.contains(u))
+    // The user's \Deleted messages that are not ours, in the server's order: ours are
+    // marked in a sorted copy (the user's deleted messages, not ours, are in memory).
+    let deleted = conn.uid_search(b"DELETED")?;
+    let mut sorted: Vec<(u32, usize)> = deleted.iter().copied().zip(0..).collect();
+    sorted.sort_unstable();
+    let mut ours = vec![false; deleted.len()];
+    uids.chunks(|chunk| {
+        for u in chunk {
+            let from = sorted.partition_point(|x| x.0 < *u);
+            for &(_, at) in sorted[from..].iter().take_while(|x| x.0 == *u) {
+                ours[at] = true;
+            }
+        }
+        Ok(())
+    })?;
+    let theirs: Vec<u32> = deleted
+        .iter()
+        .zip(&ours)
+        .filter(|(_, ours)| !**ours)
+        .map(|(u, _)| *u)
         .collect();
     if !theirs.is_empty() {
         record(
@@ -103,16 +173,14 @@ pub(super) fn expunge_exact(
             },
             true,
         )?;
-        for chunk in theirs.chunks(1000) {
+        for chunk in theirs.chunks(UID_CHUNK) {
             conn.uid_store(&format_uid_set(chunk), &["\\Deleted"], true)?;
         }
     }
-    for chunk in uids.chunks(1000) {
-        conn.uid_store(&format_uid_set(chunk), &["\\Deleted"], false)?;
-    }
+    uids.chunks(|chunk| Ok(conn.uid_store(&format_uid_set(chunk), &["\\Deleted"], false)?))?;
     conn.run_checked(b"EXPUNGE")?;
     if !theirs.is_empty() {
-        for chunk in theirs.chunks(1000) {
+        for chunk in theirs.chunks(UID_CHUNK) {
             conn.uid_store(&format_uid_set(chunk), &["\\Deleted"], false)?;
         }
         record(
@@ -213,7 +281,8 @@ impl StagedSet {
         let part = |key: u128| (key % parts as u128) as usize;
         let mut items = Spill::new(parts);
         let mut enc = Enc::default();
-        let mut ord = 0u32;
+        // per folder, the next message's place in it (manifest order)
+        let mut ranks: Vec<u32> = Vec::new();
         let summary = reader::scan_staged::<UploadError>(root, |folder, e| {
             // what upload's `item_of` accepts
             let (Some(path), Ok(date)) = (
@@ -223,9 +292,13 @@ impl StagedSet {
                 return Ok(());
             };
             let key = journal::key(path);
+            if ranks.len() <= folder as usize {
+                ranks.resize(folder as usize + 1, 0);
+            }
+            let rank = &mut ranks[folder as usize];
             ItemView::encode(
                 &mut enc,
-                ord,
+                *rank,
                 folder,
                 key,
                 e.size,
@@ -235,7 +308,7 @@ impl StagedSet {
                 &e.flags,
             );
             // counted by messages, like everything per message here
-            ord += 1;
+            *rank += 1;
             items.push(part(key), &enc.buf)?;
             Ok(())
         })?;
