@@ -375,7 +375,10 @@ mod tests {
         let bad = r#"{"status":"staged","folder":"Inbox","size":3}"#;
         fs::write(dir.path().join(MANIFEST), format!("{}\n{bad}\n", lines[0])).unwrap();
         let err = scan_staged::<ReadError>(dir.path(), |_, _| Ok(())).unwrap_err();
-        assert!(matches!(err, ReadError::Parse { offset, .. } if offset > 0), "{err}");
+        assert!(
+            matches!(err, ReadError::Parse { offset, .. } if offset > 0),
+            "{err}"
+        );
         // and a missing manifest is not a staging tree
         let empty = tempfile::tempdir().unwrap();
         assert!(matches!(

@@ -58,9 +58,22 @@ use crate::imap::{self, FetchedMeta};
 /// (~250 bytes a message with both sides and the index).
 pub(super) const PIECE: u64 = 4096;
 
+/// [`PIECE`], or the environment's `MAILSTAGE_PIECE` (at least 1): the integration
+/// tests cut their small folders into buckets of a few messages with it, to run the
+/// partitioned matching against a real server. Read once.
+pub(super) fn piece() -> u64 {
+    static PIECE_ENV: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    *PIECE_ENV.get_or_init(|| {
+        std::env::var("MAILSTAGE_PIECE")
+            .ok()
+            .and_then(|v| v.parse::<u64>().ok())
+            .map_or(PIECE, |n| n.max(1))
+    })
+}
+
 /// How many buckets a folder of `n` messages (the larger side) is cut into.
 pub(super) fn buckets_for(n: u64) -> usize {
-    n.div_ceil(PIECE).max(1) as usize
+    n.div_ceil(piece()).max(1) as usize
 }
 
 /// Many short strings in one buffer: an index of 8 bytes per string instead of a
@@ -573,7 +586,7 @@ fn match_uids(
         let end = by_uid.partition_point(|&(x, _)| x <= u);
         (end > 0 && by_uid[end - 1].0 == u).then(|| by_uid[end - 1].1 as usize)
     };
-    for k in 0..items.len() {
+    for (k, slot) in found.iter_mut().enumerate() {
         if let Some(u) = items.juid(k)
             && let Some(i) = uid_meta(u)
         {
@@ -584,7 +597,7 @@ fn match_uids(
             };
             if ok && !claimed[i] {
                 claimed[i] = true;
-                found[k] = Some((i, Found::ByUid));
+                *slot = Some((i, Found::ByUid));
             }
         }
     }
@@ -838,7 +851,11 @@ const PREFIX: usize = 9;
 fn unprefix(rec: &[u8]) -> Result<(u32, Option<u32>, ItemView<'_>), SpillError> {
     let mut d = Dec(rec);
     let (pushed, has, juid) = (d.u32()?, d.u8()?, d.u32()?);
-    Ok((pushed, (has != 0).then_some(juid), ItemView::decode(d.rest())?))
+    Ok((
+        pushed,
+        (has != 0).then_some(juid),
+        ItemView::decode(d.rest())?,
+    ))
 }
 
 /// The content bucket of a staged message.
@@ -927,7 +944,8 @@ impl Matcher {
             return self.metas.push(&MetaView::decode(&self.enc.buf)?);
         };
         let k = self.k as u64;
-        b.metas_by_uid.push(m.uid as usize % self.k, &self.enc.buf)?;
+        b.metas_by_uid
+            .push(m.uid as usize % self.k, &self.enc.buf)?;
         // (bucket, ID key) of each Message-ID, or of the size without one
         let mut keys: Vec<(usize, u64)> = m
             .message_ids
@@ -1113,7 +1131,12 @@ fn load_metas(spill: &Spill, buckets: &[usize]) -> Result<Server, SpillError> {
 /// Message-IDs of each bucket's staged messages once, only where there are such
 /// server messages. A hash stands for an ID here: a collision merges buckets that
 /// did not need it, which changes nothing but the size of the piece.
-fn pieces(b: &Buckets, k: usize, claimed: &Bits, metas: u32) -> Result<Vec<Vec<usize>>, SpillError> {
+fn pieces(
+    b: &Buckets,
+    k: usize,
+    claimed: &Bits,
+    metas: u32,
+) -> Result<Vec<Vec<usize>>, SpillError> {
     let mut root: Vec<usize> = (0..k).collect();
     fn find(root: &mut [usize], mut x: usize) -> usize {
         while root[x] != x {
@@ -1247,12 +1270,7 @@ mod tests {
         strict: bool,
         floor: u32,
     ) -> Matches {
-        match_folder(
-            &staged(items, journal_uids),
-            &server(metas),
-            strict,
-            floor,
-        )
+        match_folder(&staged(items, journal_uids), &server(metas), strict, floor)
     }
 
     /// [`Matcher`] with `k` buckets, spilling through files of `parts` parts holding
@@ -1352,7 +1370,8 @@ mod tests {
         assert!(m.others.contains(&0) && m.others.contains(&1));
         // the same in pieces, through files
         for k in 1..=4 {
-            let (p, others) = match_pieces(&items, &[Some(5), None, None], &metas, true, 1, k, 2, 0);
+            let (p, others) =
+                match_pieces(&items, &[Some(5), None, None], &metas, true, 1, k, 2, 0);
             assert_eq!(p.found[0], Some((1, Found::ByUid)), "{k}");
             assert_eq!(p.duplicates, vec![(1, 3)], "{k}");
             assert_eq!(others, 2, "{k}");
@@ -1414,10 +1433,7 @@ mod tests {
         // the offset is kept, not only the instant: verify prints the staged date
         assert_eq!((st.size(1), *st.date(1)), (30, it.date));
         assert_eq!(st.date(1).offset(), it.date.offset());
-        assert_eq!(
-            imap::imap_date(st.date(1)),
-            "04-May-2011 09:15:02 +0200"
-        );
+        assert_eq!(imap::imap_date(st.date(1)), "04-May-2011 09:15:02 +0200");
         // the journal state is set in place
         let mut rec = record(&it, 9, None);
         for s in [
@@ -1449,15 +1465,9 @@ mod tests {
         // find two IDs in different buckets of 2
         let ids: Vec<String> = (0..).map(|n| format!("<{n}>")).take(40).collect();
         let a = &ids[0];
-        let b = ids
-            .iter()
-            .find(|x| id_key(x) % 2 != id_key(a) % 2)
-            .unwrap();
+        let b = ids.iter().find(|x| id_key(x) % 2 != id_key(a) % 2).unwrap();
         for (first, second) in [(a, b), (b, a)] {
-            let items = vec![
-                item(Some(first), D1, 10),
-                item(Some(second), D1, 10),
-            ];
+            let items = vec![item(Some(first), D1, 10), item(Some(second), D1, 10)];
             let mut m = meta(4, Some(a), D1, 10);
             m.message_ids.push(b.clone());
             let metas = vec![m];

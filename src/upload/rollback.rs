@@ -23,7 +23,7 @@
 use serde::Serialize;
 
 use super::journal::{Journal, Record, State};
-use super::matching::{Matcher, Outcome, PIECE};
+use super::matching::{Matcher, Outcome, piece};
 use super::plan::{FolderPlan, display_name};
 use super::spill::{Dec, Enc, Sorted, Spill, SpillError};
 use super::survey::{self, StagedSet};
@@ -286,8 +286,8 @@ pub fn rollback(
         // floor, which are mailstage's too (an APPEND the server committed after the
         // connection was lost and that was sent again), by message and FETCH order.
         // Put back in order on disk: the dry run lists every message.
-        let mut found = Sorted::new(count.items, PIECE);
-        let mut copies = Sorted::new(count.items, PIECE);
+        let mut found = Sorted::new(count.items, piece());
+        let mut copies = Sorted::new(count.items, piece());
         let mut uids = survey::UidList::new(u64::from(info.messages));
         let mut enc = Enc::default();
         m.run::<UploadError>(true, floor, |o| {
@@ -308,7 +308,11 @@ pub fn rollback(
                     fr.removed += 1;
                     if opts.dry_run {
                         enc.clear().u32(metas.uid(i));
-                        copies.push(u64::from(items.ord(k)), u64::from(metas.index(i)), &enc.buf)?;
+                        copies.push(
+                            u64::from(items.ord(k)),
+                            u64::from(metas.index(i)),
+                            &enc.buf,
+                        )?;
                     } else {
                         uids.push(metas.index(i), metas.uid(i))?;
                     }

@@ -24,7 +24,9 @@ const READ_BUF: usize = 64 * 1024;
 
 /// A temporary file could not be created, written or read back.
 #[derive(Debug, thiserror::Error)]
-#[error("temporary file (verify and rollback work through a mailbox in pieces there; $TMPDIR sets where): {0}")]
+#[error(
+    "temporary file (verify and rollback work through a mailbox in pieces there; $TMPDIR sets where): {0}"
+)]
 pub struct SpillError(#[from] io::Error);
 
 impl SpillError {
@@ -138,7 +140,8 @@ impl Spill {
         }
         // counted by messages, like everything else per message here
         part.buf.extend_from_slice(&(b as u32).to_le_bytes());
-        part.buf.extend_from_slice(&(rec.len() as u32).to_le_bytes());
+        part.buf
+            .extend_from_slice(&(rec.len() as u32).to_le_bytes());
         part.buf.extend_from_slice(rec);
         self.counts[b] += 1;
         if part.buf.len() >= self.buf_limit {

@@ -14,7 +14,7 @@ use std::path::Path;
 use chrono::DateTime;
 
 use super::journal::{self, Change, Journal, JournalError, Record, State};
-use super::matching::{ItemView, Matcher, PIECE};
+use super::matching::{ItemView, Matcher, piece};
 use super::plan::{self, FolderPlan};
 use super::spill::{Dec, Enc, Sorted, Spill, SpillError};
 use super::{UploadError, UploadOptions, excluded};
@@ -79,7 +79,7 @@ impl UidList {
     /// For a folder of `metas` server messages.
     pub(super) fn new(metas: u64) -> Self {
         UidList {
-            sorted: Sorted::new(metas, PIECE),
+            sorted: Sorted::new(metas, piece()),
             len: 0,
         }
     }
@@ -401,5 +401,72 @@ pub(super) fn fetch_into(
     match failed {
         Some(e) => Err(e.into()),
         None => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uids_come_back_in_fetch_order_a_command_at_a_time() {
+        // pushed in bucket order (here: odd FETCH positions first), as matching
+        // reports them
+        let n = 2500u32;
+        let mut list = UidList::new(u64::from(n));
+        for index in (1..n).step_by(2).chain((0..n).step_by(2)) {
+            list.push(index, 100 + index).unwrap();
+        }
+        assert_eq!(list.len(), u64::from(n));
+        let mut chunks = Vec::new();
+        list.chunks(|c| {
+            chunks.push(c.to_vec());
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(
+            chunks.iter().map(Vec::len).collect::<Vec<_>>(),
+            [UID_CHUNK, UID_CHUNK, 500]
+        );
+        let all: Vec<u32> = chunks.concat();
+        assert_eq!(all, (100..100 + n).collect::<Vec<_>>());
+        // so that a chunk is one short UID set
+        assert_eq!(format_uid_set(&chunks[0]), "100:1099");
+        // readable again (the no-UIDPLUS path reads the list twice)
+        let mut again = 0;
+        list.chunks(|c| {
+            again += c.len();
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(again, n as usize);
+    }
+
+    #[test]
+    fn changes_round_trip() {
+        let mut e = Enc::default();
+        for c in [
+            Change::Send,
+            Change::Stored {
+                uidvalidity: 7,
+                uid: None,
+            },
+            Change::Stored {
+                uidvalidity: 7,
+                uid: Some(9),
+            },
+            Change::Uid {
+                uidvalidity: u32::MAX,
+                uid: 1,
+            },
+            Change::Flagged,
+            Change::Failed,
+            Change::Removed,
+            Change::Missing,
+        ] {
+            encode_change(&mut e, u128::MAX - 3, c);
+            assert_eq!(decode_change(&e.buf).unwrap(), (u128::MAX - 3, c));
+        }
+        assert!(decode_change(&e.buf[..10]).is_err());
     }
 }

@@ -225,7 +225,9 @@ pub fn verify(
         } else {
             Some(sv.conn.select(&wire, true)?)
         };
-        let (validity, exists) = info.as_ref().map_or((0, 0), |i| (i.uidvalidity, i.messages));
+        let (validity, exists) = info
+            .as_ref()
+            .map_or((0, 0), |i| (i.uidvalidity, i.messages));
         let mut m = Matcher::new(expected.max(u64::from(exists)));
         if info.is_some() {
             // fetched even when EXISTS said 0: a server that left EXISTS out is not
