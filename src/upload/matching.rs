@@ -29,9 +29,10 @@
 //!   order as before; with two server messages of one UID (a broken server) both are
 //!   in the same bucket, and the later answers as before;
 //! - by content for steps 2 and 3: a staged message goes to the bucket of a hash of
-//!   its Message-ID (of its size when it has none), a server message to the bucket of
-//!   each of its Message-IDs (of its size when it has none). Those steps only pair
-//!   messages sharing a Message-ID (or, without one, a size), so every pair they can
+//!   its Message-ID (of its size and date when it has none), a server message to the
+//!   bucket of each of its Message-IDs (of its size and date when it has none). Those
+//!   steps only pair messages sharing a Message-ID (or, without one, size and date:
+//!   many messages without Message-ID do not crowd one bucket), so every pair they can
 //!   make is inside one bucket, and buckets touch disjoint server messages — except a
 //!   server message carrying two Message-IDs that fall into two buckets (Exchange's
 //!   parent ID). Such a message is a problem only if both buckets hold a staged
@@ -283,7 +284,8 @@ struct MetaView<'a> {
 }
 
 impl<'a> MetaView<'a> {
-    fn encode(e: &mut Enc, index: u32, m: &FetchedMeta) {
+    /// Encodes `m`, the `index`-th message FETCH gave; returns its parsed date.
+    fn encode(e: &mut Enc, index: u32, m: &FetchedMeta) -> Option<DateTime<FixedOffset>> {
         let date = imap::parse_imap_date(&m.internal_date);
         // Kept as text only when the parsed date would not print back to it (an
         // unparsable one, a space-padded day), so that verify's `wrong_date` detail
@@ -303,6 +305,7 @@ impl<'a> MetaView<'a> {
             }
         }
         e.opt_str(raw).strs(&m.flags).strs(&m.message_ids);
+        date
     }
 
     fn decode(rec: &'a [u8]) -> Result<Self, SpillError> {
@@ -708,11 +711,16 @@ fn id_key(id: &str) -> u64 {
     h.finish()
 }
 
-/// The bucket key of a message without Message-ID: its size, mixed (sizes cluster).
-fn size_key(size: u64) -> u64 {
+/// The bucket key of a message without Message-ID: its size and INTERNALDATE (the
+/// instant: equal dates are equal instants, [`same_date`]), which are all that such a
+/// message is matched by in steps 2 and 3; a server message whose date does not
+/// parse matches none of them, and goes by its size alone.
+fn no_id_key(size: u64, date: Option<&DateTime<FixedOffset>>) -> u64 {
     use std::hash::{Hash, Hasher};
     let mut h = std::hash::DefaultHasher::new();
     size.hash(&mut h);
+    date.map(|d| (d.timestamp(), d.timestamp_subsec_nanos()))
+        .hash(&mut h);
     h.finish()
 }
 
@@ -860,7 +868,10 @@ fn unprefix(rec: &[u8]) -> Result<(u32, Option<u32>, ItemView<'_>), SpillError> 
 
 /// The content bucket of a staged message.
 fn item_bucket(item: &ItemView, k: usize) -> usize {
-    (item.message_id.map_or_else(|| size_key(item.size), id_key) % k as u64) as usize
+    let key = item
+        .message_id
+        .map_or_else(|| no_id_key(item.size, Some(&item.date)), id_key);
+    (key % k as u64) as usize
 }
 
 impl Matcher {
@@ -939,7 +950,7 @@ impl Matcher {
     pub(super) fn push_meta(&mut self, m: &FetchedMeta) -> Result<(), SpillError> {
         let index = self.pushed_metas;
         self.pushed_metas += 1;
-        MetaView::encode(&mut self.enc, index, m);
+        let date = MetaView::encode(&mut self.enc, index, m);
         let Some(b) = &mut self.buckets else {
             return self.metas.push(&MetaView::decode(&self.enc.buf)?);
         };
@@ -956,7 +967,7 @@ impl Matcher {
             })
             .collect();
         if keys.is_empty() {
-            keys.push(((size_key(m.size) % k) as usize, 0));
+            keys.push(((no_id_key(m.size, date.as_ref()) % k) as usize, 0));
         }
         keys.sort_unstable();
         keys.dedup();
@@ -1478,6 +1489,44 @@ mod tests {
             assert_eq!(p.found, whole.found);
             assert_eq!(others, 0);
         }
+    }
+
+    /// Many messages without Message-ID and of one size: the buckets still share them
+    /// out (by date), and the outcome is the whole folder's.
+    #[test]
+    fn messages_without_message_id_spread_over_the_buckets() {
+        let day = |n: u32| {
+            DateTime::parse_from_rfc3339("2010-01-04T09:15:02+01:00").unwrap()
+                + chrono::Duration::hours(i64::from(n))
+        };
+        let items: Vec<Item> = (0..400)
+            .map(|n| item(None, &day(n).to_rfc3339(), 100))
+            .collect();
+        // on the server: every other one, each third of those twice (a copy), and
+        // some under another date
+        let mut metas = Vec::new();
+        for n in (0..400).step_by(2) {
+            let d = if n % 10 == 0 { day(n + 1000) } else { day(n) };
+            metas.push(meta(metas.len() as u32 + 1, None, &d.to_rfc3339(), 100));
+            if n % 3 == 0 {
+                metas.push(meta(metas.len() as u32 + 1, None, &d.to_rfc3339(), 100));
+            }
+        }
+        let juids = vec![None; items.len()];
+        let whole = match_folder_naive(&items, &juids, &metas, false, 1);
+        let (p, others) = match_pieces(&items, &juids, &metas, false, 1, 8, 64, 1 << 20);
+        assert_eq!(p.found, whole.found);
+        assert_eq!(p.duplicates, whole.duplicates);
+        assert_eq!(others, whole.others.len() as u64);
+        assert!(!whole.duplicates.is_empty() && !whole.others.is_empty());
+
+        let mut m = Matcher::with_buckets(8, Spill::new);
+        for (n, it) in items.iter().enumerate() {
+            m.push_item(&record(it, n as u32, None), None).unwrap();
+        }
+        let b = m.buckets.as_ref().unwrap();
+        let counts: Vec<u64> = (0..8).map(|k| b.items_by_content.count(k)).collect();
+        assert!(counts.iter().all(|&c| c > 20 && c < 90), "{counts:?}");
     }
 
     fn same_id_plain(item: &Item, m: &FetchedMeta) -> bool {
