@@ -19,8 +19,9 @@
 //!
 //! # Bounded pieces
 //!
-//! A folder of more than [`PIECE`] messages (staged or on the server, whichever is
-//! more) is cut into K = ⌈n / PIECE⌉ buckets twice, on disk ([`super::spill`]):
+//! A folder of up to [`PIECE`] messages (staged or on the server, whichever is more)
+//! is matched whole, in memory. A larger one is cut into K = ⌈n / PIECE⌉ buckets
+//! twice, on disk ([`super::spill`]):
 //!
 //! - by UID for step 1: a staged message goes to bucket `journal UID mod K`, a server
 //!   message to `UID mod K`. Step 1 pairs a staged message only with the server
@@ -830,7 +831,7 @@ struct Buckets {
     metas_by_uid: Spill,
     metas_by_content: Spill,
     /// Per bucket, the server messages whose Message-IDs fall into more than one
-    /// bucket: (meta, ID key, its other buckets).
+    /// bucket: (meta, the keys of its IDs in this bucket, its other buckets).
     split: Spill,
     splits: u64,
 }
@@ -957,7 +958,7 @@ impl Matcher {
         let k = self.k as u64;
         b.metas_by_uid
             .push(m.uid as usize % self.k, &self.enc.buf)?;
-        // (bucket, ID key) of each Message-ID, or of the size without one
+        // (bucket, key) of each Message-ID, or of size and date without one
         let mut keys: Vec<(usize, u64)> = m
             .message_ids
             .iter()

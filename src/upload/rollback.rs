@@ -2,7 +2,7 @@
 //! this server and mailbox, and nothing else.
 //!
 //! - Candidates are the journal's `stored` messages and the uncertain ones (a `send`
-//!   without outcome may be on the server). They are matched strictly (`survey`): by
+//!   without outcome may be on the server). They are matched strictly (`matching`): by
 //!   journaled UID when the folder's UIDVALIDITY is the journaled one, else by
 //!   Message-ID, INTERNALDATE and size, and only among UIDs at or above the floor (the
 //!   UIDNEXT before mailstage's first send) when the journal has one.
@@ -19,6 +19,9 @@
 //!   server's special folders and INBOX never.
 //! - Every removal is journaled (`removed`), so an interrupted rollback can be re-run
 //!   and a later `upload` starts clean.
+//! - Nothing is held per message for the whole mailbox: the candidates and the UIDs
+//!   to expunge are on disk (`survey`, `matching`), and so is the dry run's list
+//!   ([`RemoveList`]).
 
 use serde::Serialize;
 

@@ -125,7 +125,7 @@ impl Spill {
         self.counts[b]
     }
 
-    /// Appends `rec` to bucket `b` (< [`Spill::buckets`]).
+    /// Appends `rec` to bucket `b` (below the number of buckets).
     pub(super) fn push(&mut self, b: usize, rec: &[u8]) -> Result<(), SpillError> {
         let n = self.parts.len();
         let part = &mut self.parts[b % n];

@@ -1,5 +1,7 @@
 //! `mailstage verify`: read the server and compare it, folder by folder, with the
-//! manifest and the upload journal (see `survey` for how messages are matched).
+//! manifest and the upload journal (see `matching` for how messages are matched, in
+//! pieces of bounded size, and `survey` for how the staged messages are read with
+//! their journal state: nothing is held per message for the whole mailbox).
 //!
 //! Missing messages are written to `<journal>.missing.txt` and recorded in the
 //! journal as `missing`, so the next `upload` sends exactly those again. The totals
