@@ -24,7 +24,7 @@ use crate::stage::reader::{self, MANIFEST};
 /// A connected view of the target.
 pub(super) struct Survey {
     pub(super) conn: Connection,
-    /// Plan per staged folder (`index.folders` order).
+    /// Plan per staged folder (in the order of the folders given to [`open`]).
     pub(super) plans: Vec<FolderPlan>,
     /// Hierarchy separator.
     pub(super) separator: Option<u8>,
