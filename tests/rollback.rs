@@ -8,7 +8,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::imap::{Proxy, TestServer, dump, run_json, staged};
+use common::imap::{Proxy, TestServer, command, dump, run_json, run_json_env, staged};
 use common::{mailstage, manifest};
 use serde_json::Value;
 
@@ -86,12 +86,19 @@ fn preexisting(user: &Path, port: u16, login: &str, pw: &Path, sent: &str) {
     }
 }
 
+/// `piece`: messages per bucket for verify and rollback (`MAILSTAGE_PIECE`), so that
+/// these small folders are matched in pieces as a large mailbox is.
 fn rollback_restores_exactly(
     server_args: &[&str],
     proxy_args: Option<&[&str]>,
     sent: &str,
     seed: u32,
+    piece: Option<&str>,
 ) {
+    let env: Vec<(&str, &str)> = piece.map(|p| ("MAILSTAGE_PIECE", p)).into_iter().collect();
+    let run_json = |cmd: &str, user: &Path, port: u16, login: &str, pw: &Path, extra: &[&str]| {
+        run_json_env(cmd, user, port, login, pw, extra, &env)
+    };
     let (_t, user) = staged(120, seed, &[]);
     let srv = TestServer::start(server_args);
     let pw = srv.adduser("r", "pw");
@@ -146,12 +153,12 @@ fn rollback_restores_exactly(
 
 #[test]
 fn rollback_restores_the_mailbox_maildirpp() {
-    rollback_restores_exactly(&[], None, "Sent", 21);
+    rollback_restores_exactly(&[], None, "Sent", 21, None);
 }
 
 #[test]
 fn rollback_restores_the_mailbox_exchange_names_fs() {
-    rollback_restores_exactly(&["--exchange-names"], None, "Sent Items", 22);
+    rollback_restores_exactly(&["--exchange-names"], None, "Sent Items", 22, Some("2"));
 }
 
 #[test]
@@ -161,6 +168,7 @@ fn rollback_restores_the_mailbox_without_uidplus() {
         Some(&["--exchange", "--no-uidplus"]),
         "Sent Items",
         23,
+        Some("3"),
     );
 }
 
@@ -324,6 +332,28 @@ fn verify_catches_what_changed_on_the_server() {
     );
     let list = std::fs::read_to_string(v["missing_list"].as_str().unwrap()).unwrap();
     assert_eq!(list.trim(), kinds("missing")[0]);
+    // Matched in buckets of a few messages (as a large mailbox is), the report, its
+    // list and the dry run are the same bytes.
+    let raw = |cmd: &str, extra: &[&str], piece: Option<&str>| {
+        let mut c = command(cmd, &user, srv.port, "v", &pw, extra);
+        match piece {
+            Some(p) => c.env("MAILSTAGE_PIECE", p),
+            None => c.env_remove("MAILSTAGE_PIECE"),
+        };
+        let out = c.arg("--json").output().unwrap();
+        assert!(out.status.code().unwrap_or(2) < 2, "{cmd} {piece:?}");
+        let list = std::fs::read(v["missing_list"].as_str().unwrap()).unwrap();
+        (out.stdout, list)
+    };
+    for (cmd, extra) in [("verify", &[][..]), ("rollback", &["--dry-run"][..])] {
+        let whole = raw(cmd, extra, None);
+        for piece in ["1", "2", "5"] {
+            assert!(
+                raw(cmd, extra, Some(piece)) == whole,
+                "{cmd} in buckets of {piece} differs"
+            );
+        }
+    }
     // the next upload sends exactly the missing one
     let (code, rep, _) = run_json("upload", &user, srv.port, "v", &pw, &[]);
     assert_eq!(code, 0);

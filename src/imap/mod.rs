@@ -64,14 +64,50 @@ impl ImapError {
 /// RFC 3501 `date-time` for APPEND: `"dd-Mon-yyyy hh:mm:ss +zzzz"` (without quotes), in
 /// the offset the date carries, so the instant is exact.
 pub fn imap_date(d: &DateTime<FixedOffset>) -> String {
-    d.format("%d-%b-%Y %H:%M:%S %z").to_string()
+    use chrono::{Datelike, Timelike};
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let year = d.year();
+    if !(0..=9999).contains(&year) {
+        return d.format(IMAP_DATE).to_string();
+    }
+    // By hand for the years mail has: chrono's `format` parses its format string on
+    // every call, and verify and rollback format every server message's date. The
+    // same text as `format(IMAP_DATE)` (tested): the offset rounded to the nearest
+    // minute, a leap second as 60.
+    let off = d.offset().local_minus_utc();
+    let (sign, off) = if off < 0 { ('-', -off) } else { ('+', off) };
+    let minutes = ((off + 30) / 60) as u32;
+    fn two(out: &mut String, v: u32, then: &str) {
+        out.push(char::from(b'0' + (v / 10 % 10) as u8));
+        out.push(char::from(b'0' + (v % 10) as u8));
+        out.push_str(then);
+    }
+    let mut out = String::with_capacity(26);
+    two(&mut out, d.day(), "-");
+    out.push_str(MONTHS[d.month0() as usize]);
+    out.push('-');
+    let year = year as u32;
+    two(&mut out, year / 100, "");
+    two(&mut out, year % 100, " ");
+    two(&mut out, d.hour(), ":");
+    two(&mut out, d.minute(), ":");
+    two(&mut out, d.second() + d.nanosecond() / 1_000_000_000, " ");
+    out.push(sign);
+    two(&mut out, minutes / 60, "");
+    two(&mut out, minutes % 60, "");
+    out
 }
+
+/// The `date-time` of RFC 3501 §9 as a chrono format.
+const IMAP_DATE: &str = "%d-%b-%Y %H:%M:%S %z";
 
 /// Parses an INTERNALDATE as servers send it (`" 4-Jan-2010 09:15:02 +0100"` or with
 /// two-digit day).
 pub fn parse_imap_date(s: &str) -> Option<DateTime<FixedOffset>> {
     let t = s.trim();
-    DateTime::parse_from_str(t, "%d-%b-%Y %H:%M:%S %z").ok()
+    DateTime::parse_from_str(t, IMAP_DATE).ok()
 }
 
 /// The wire name of a folder: segments joined by the server's separator, each in
@@ -104,6 +140,46 @@ mod tests {
         assert_eq!(imap_date(&d), "04-Jan-2010 09:15:02 +0100");
         assert_eq!(parse_imap_date(" 4-Jan-2010 09:15:02 +0100"), Some(d));
         assert_eq!(parse_imap_date("04-Jan-2010 08:15:02 +0000"), Some(d));
+    }
+
+    proptest::proptest! {
+        /// The hand-made format is chrono's, for any instant (years -300 to 12000,
+        /// leap seconds included) and any offset.
+        #[test]
+        fn imap_date_is_chronos_format(
+            secs in -71_700_000_000i64..316_000_000_000,
+            nanos in 0u32..2_000_000_000,
+            off in -86_399i32..86_400,
+        ) {
+            let o = FixedOffset::east_opt(off).unwrap();
+            if let Some(d) = DateTime::from_timestamp(secs, nanos) {
+                let d = d.with_timezone(&o);
+                proptest::prop_assert_eq!(imap_date(&d), d.format(IMAP_DATE).to_string());
+            }
+        }
+    }
+
+    #[test]
+    fn imap_date_edges() {
+        for (rfc, want) in [
+            ("0999-12-31T23:59:59+00:00", "31-Dec-0999 23:59:59 +0000"),
+            ("2010-01-04T09:15:02-00:30", "04-Jan-2010 09:15:02 -0030"),
+            ("2016-12-31T23:59:60Z", "31-Dec-2016 23:59:60 +0000"),
+        ] {
+            let d = DateTime::parse_from_rfc3339(rfc).unwrap();
+            assert_eq!(imap_date(&d), want);
+            assert_eq!(imap_date(&d), d.format(IMAP_DATE).to_string());
+        }
+        // an offset with seconds rounds to the minute, as chrono's %z does
+        let d = DateTime::from_timestamp(0, 0)
+            .unwrap()
+            .with_timezone(&FixedOffset::east_opt(3600 + 90).unwrap());
+        assert_eq!(imap_date(&d), "01-Jan-1970 01:01:30 +0102");
+        // beyond 9999 chrono's own format, with its sign
+        let d = DateTime::parse_from_rfc3339("9999-12-31T23:59:59-01:00").unwrap()
+            + chrono::Duration::days(1);
+        assert_eq!(imap_date(&d), d.format(IMAP_DATE).to_string());
+        assert!(imap_date(&d).contains("+10000"), "{}", imap_date(&d));
     }
 
     #[test]

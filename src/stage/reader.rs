@@ -4,7 +4,9 @@
 //! [`StagedIndex`] keeps only where each staged entry's manifest line is (offset,
 //! length, folder number: 16 bytes per message) and re-reads lines in chunks when
 //! they are needed, so a 100,000-message mailbox costs about 1.6 MB here rather than
-//! every entry parsed in memory.
+//! every entry parsed in memory. [`scan_staged`] keeps not even that: it hands each
+//! staged entry over once, in file order, for `verify` and `rollback`, which keep what
+//! they need per message on disk.
 
 use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
@@ -57,6 +59,102 @@ pub struct Slot {
     pub len: u32,
 }
 
+/// Only the keys needed to place a manifest line.
+#[derive(serde::Deserialize)]
+struct Peek {
+    status: Status,
+    folder: Option<String>,
+    #[serde(default)]
+    size: u64,
+}
+
+/// What [`scan_staged`] learns about a manifest besides its entries: what
+/// [`StagedIndex`] keeps, without a slot per message.
+#[derive(Debug, Default)]
+pub struct ManifestSummary {
+    /// Target folders (`/`-joined), numbered in the order of their first staged entry,
+    /// as [`StagedIndex::folders`].
+    pub folders: Vec<String>,
+    /// Messages per status, over the whole manifest.
+    pub counts: HashMap<Status, u64>,
+    /// Staged entries.
+    pub staged: u64,
+    /// Bytes of all staged messages.
+    pub staged_bytes: u64,
+}
+
+/// Calls `each(folder, entry)` for every staged entry of `root`'s manifest, in file
+/// order, with `folder` its index into [`ManifestSummary::folders`]. Each line is
+/// parsed once and nothing is kept per message: `verify` and `rollback` keep what
+/// they need on disk. A line that [`StagedIndex::open`] accepts but that
+/// [`StagedIndex::entry`] would not parse (a staged line) is the same error here.
+pub fn scan_staged<E: From<ReadError>>(
+    root: &Path,
+    mut each: impl FnMut(u32, Entry) -> Result<(), E>,
+) -> Result<ManifestSummary, E> {
+    let path = root.join(MANIFEST);
+    let file = match File::open(&path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(ReadError::NotStaging(root.to_path_buf()).into());
+        }
+        Err(source) => return Err(ReadError::Io { path, source }.into()),
+    };
+    let mut out = ManifestSummary::default();
+    let mut folder_ids: HashMap<String, u32> = HashMap::new();
+    let mut r = BufReader::with_capacity(128 << 10, file);
+    let mut line = Vec::new();
+    let mut offset = 0u64;
+    loop {
+        line.clear();
+        let n = r
+            .read_until(b'\n', &mut line)
+            .map_err(|source| ReadError::Io {
+                path: path.clone(),
+                source,
+            })?;
+        if n == 0 {
+            return Ok(out);
+        }
+        let here = offset;
+        offset += n as u64;
+        if line.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        let parse = |source| ReadError::Parse {
+            path: path.clone(),
+            offset: here,
+            source,
+        };
+        // The whole entry at once; only when it does not parse, the keys StagedIndex
+        // reads, to tell a line it would skip from one it would fail on.
+        let (status, folder, size, entry) = match serde_json::from_slice::<Entry>(&line) {
+            Ok(e) => (e.status, e.folder.clone(), e.size, Ok(e)),
+            Err(full) => {
+                let peek: Peek = serde_json::from_slice(&line).map_err(parse)?;
+                (peek.status, peek.folder, peek.size, Err(full))
+            }
+        };
+        *out.counts.entry(status).or_insert(0) += 1;
+        if status != Status::Staged {
+            continue;
+        }
+        out.staged += 1;
+        out.staged_bytes += size;
+        let name = folder.unwrap_or_default();
+        let id = match folder_ids.get(&name) {
+            Some(&id) => id,
+            None => {
+                let id = out.folders.len() as u32;
+                out.folders.push(name.clone());
+                folder_ids.insert(name, id);
+                id
+            }
+        };
+        each(id, entry.map_err(parse)?)?;
+    }
+}
+
 /// Where every staged message of a user is, grouped by target folder.
 #[derive(Debug)]
 pub struct StagedIndex {
@@ -106,14 +204,6 @@ impl StagedIndex {
             offset += n as u64;
             if line.iter().all(u8::is_ascii_whitespace) {
                 continue;
-            }
-            // Only the keys needed to place the line are parsed here.
-            #[derive(serde::Deserialize)]
-            struct Peek {
-                status: Status,
-                folder: Option<String>,
-                #[serde(default)]
-                size: u64,
             }
             let peek: Peek = serde_json::from_slice(&line).map_err(|source| ReadError::Parse {
                 path: path.clone(),
@@ -235,5 +325,65 @@ pub fn lock(root: &Path) -> Result<File, ReadError> {
         Ok(()) => Ok(f),
         Err(fs::TryLockError::WouldBlock) => Err(ReadError::Locked(root.to_path_buf())),
         Err(fs::TryLockError::Error(source)) => Err(ReadError::Io { path, source }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn line(status: &str, folder: &str, path: &str, size: u64) -> String {
+        format!(
+            r#"{{"source":"cur/{path}","sha256":"00","status":"{status}","folder":"{folder}","path":"{path}","flags":["\\Seen"],"internal_date":"2010-01-04T09:15:02+00:00","repairs":[],"size":{size},"source_size":{size}}}"#
+        )
+    }
+
+    #[test]
+    fn scan_sees_what_the_index_sees() {
+        let dir = tempfile::tempdir().unwrap();
+        let lines = [
+            line("staged", "Inbox", "a", 10),
+            String::new(),
+            line("quarantined", "Junk", "q", 5),
+            line("staged", "Sent Items", "b", 20),
+            "  ".into(),
+            line("staged", "Inbox", "c", 30),
+            // skipped by both: not staged, and only the keys StagedIndex reads
+            r#"{"status":"duplicate","folder":"Old"}"#.into(),
+        ];
+        fs::write(dir.path().join(MANIFEST), lines.join("\n") + "\n").unwrap();
+        let index = StagedIndex::open(dir.path()).unwrap();
+        let mut seen = Vec::new();
+        let sum = scan_staged::<ReadError>(dir.path(), |f, e| {
+            seen.push((f, e));
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(sum.folders, index.folders);
+        assert_eq!(sum.folders, ["Inbox", "Sent Items"]);
+        assert_eq!(sum.counts, index.counts);
+        assert_eq!(sum.staged, index.slots.len() as u64);
+        assert_eq!(sum.staged_bytes, index.staged_bytes);
+        let want: Vec<_> = index
+            .slots
+            .iter()
+            .map(|s| (s.folder, index.entry(s).unwrap()))
+            .collect();
+        assert_eq!(seen, want);
+
+        // a staged line the index can place but not read fails the scan
+        let bad = r#"{"status":"staged","folder":"Inbox","size":3}"#;
+        fs::write(dir.path().join(MANIFEST), format!("{}\n{bad}\n", lines[0])).unwrap();
+        let err = scan_staged::<ReadError>(dir.path(), |_, _| Ok(())).unwrap_err();
+        assert!(
+            matches!(err, ReadError::Parse { offset, .. } if offset > 0),
+            "{err}"
+        );
+        // and a missing manifest is not a staging tree
+        let empty = tempfile::tempdir().unwrap();
+        assert!(matches!(
+            scan_staged::<ReadError>(empty.path(), |_, _| Ok(())),
+            Err(ReadError::NotStaging(_))
+        ));
     }
 }

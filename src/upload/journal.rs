@@ -165,13 +165,146 @@ pub enum State {
     Removed,
 }
 
+/// What one record does to the state of the message at its path: the records about
+/// messages, without the path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Change {
+    /// `send`.
+    Send,
+    /// `stored`.
+    Stored {
+        /// UIDVALIDITY.
+        uidvalidity: u32,
+        /// UID, when known.
+        uid: Option<u32>,
+    },
+    /// `uid`.
+    Uid {
+        /// UIDVALIDITY.
+        uidvalidity: u32,
+        /// UID.
+        uid: u32,
+    },
+    /// `flagged`.
+    Flagged,
+    /// `failed`.
+    Failed,
+    /// `removed`.
+    Removed,
+    /// `missing`.
+    Missing,
+}
+
+impl Record {
+    /// The staged path this record is about and what it does to that message's
+    /// state; `None` for the records about sessions and folders.
+    pub fn change(&self) -> Option<(&str, Change)> {
+        Some(match self {
+            Record::Send { path, .. } => (path, Change::Send),
+            Record::Stored {
+                path,
+                uidvalidity,
+                uid,
+                ..
+            } => (
+                path,
+                Change::Stored {
+                    uidvalidity: *uidvalidity,
+                    uid: *uid,
+                },
+            ),
+            Record::Uid {
+                path,
+                uidvalidity,
+                uid,
+            } => (
+                path,
+                Change::Uid {
+                    uidvalidity: *uidvalidity,
+                    uid: *uid,
+                },
+            ),
+            Record::Flagged { path } => (path, Change::Flagged),
+            Record::Failed { path, .. } => (path, Change::Failed),
+            Record::Removed { path } => (path, Change::Removed),
+            Record::Missing { path } => (path, Change::Missing),
+            Record::Session { .. }
+            | Record::Folder { .. }
+            | Record::Protect { .. }
+            | Record::ProtectDone { .. }
+            | Record::Created { .. }
+            | Record::FolderRemoved { .. } => return None,
+        })
+    }
+}
+
+/// A message's state after `change`, from its state before: the one definition of
+/// replay, whether the states are kept in the journal ([`Journal::state`]) or
+/// streamed out of it ([`Journal::open_streaming`]).
+pub fn next_state(before: Option<State>, change: Change) -> Option<State> {
+    match change {
+        // a send after a stored (re-upload after rollback, or a retry) is uncertain
+        // again until its outcome arrives
+        Change::Send => Some(State::Uncertain),
+        Change::Stored { uidvalidity, uid } => Some(State::Stored {
+            uidvalidity,
+            uid,
+            flagged: false,
+        }),
+        Change::Uid { uidvalidity, uid } => match before {
+            Some(State::Stored { flagged, .. }) => Some(State::Stored {
+                uidvalidity,
+                uid: Some(uid),
+                flagged,
+            }),
+            other => other,
+        },
+        Change::Flagged => match before {
+            Some(State::Stored {
+                uidvalidity, uid, ..
+            }) => Some(State::Stored {
+                uidvalidity,
+                uid,
+                flagged: true,
+            }),
+            other => other,
+        },
+        Change::Failed => Some(State::Failed),
+        Change::Removed => Some(State::Removed),
+        Change::Missing => None,
+    }
+}
+
+/// [`next_state`] applied to the state of message `key` in `states` (no entry: no
+/// state).
+pub fn apply_change(states: &mut HashMap<u128, State>, key: u128, change: Change) {
+    use std::collections::hash_map::Entry;
+    match states.entry(key) {
+        Entry::Occupied(mut e) => match next_state(Some(*e.get()), change) {
+            Some(s) => *e.get_mut() = s,
+            None => {
+                e.remove();
+            }
+        },
+        Entry::Vacant(e) => {
+            if let Some(s) = next_state(None, change) {
+                e.insert(s);
+            }
+        }
+    }
+}
+
 /// The replayed journal plus the open file to append to.
 #[derive(Debug)]
 pub struct Journal {
     path: PathBuf,
     /// `None` for a read-only view (dry run) of a journal that does not exist yet.
     file: Option<File>,
+    /// Per message (by [`key`] of its path); empty, and not kept up to date, when
+    /// `keep_states` is false.
     states: HashMap<u128, State>,
+    /// Whether `states` is kept: not for [`Journal::open_streaming`].
+    keep_states: bool,
     /// `(folder, uidvalidity)` → smallest UIDNEXT seen before mailstage sent.
     floors: HashMap<(String, u32), u32>,
     /// Folders mailstage created (server names, decoded) and not removed since.
@@ -221,56 +354,66 @@ impl Journal {
     /// Opens (creating if needed) the journal at `path` and replays it. A last line
     /// cut short by a crash is ignored; the file is then continued on a new line.
     pub fn open(path: &Path) -> Result<Self, JournalError> {
-        Self::open_with(path, true)
+        Self::open_with(path, true, None)
     }
 
     /// Replays the journal without creating anything (for `--dry-run`); a missing
     /// journal is an empty one.
     pub fn read_only(path: &Path) -> Result<Self, JournalError> {
-        Self::open_with(path, false)
+        Self::open_with(path, false, None)
     }
 
-    fn open_with(path: &Path, create: bool) -> Result<Self, JournalError> {
+    /// [`Journal::open`] (`create`) or [`Journal::read_only`], except that what the
+    /// records say about each message goes to `each`, as the [`key`] of its path and
+    /// the [`Change`], in file order, instead of into the journal, whose
+    /// [`Journal::state`] then knows nothing; records appended later are not kept
+    /// either. For `verify` and `rollback`, which keep the states of a mailbox's
+    /// messages on disk (`survey`) and only append to the journal.
+    pub fn open_streaming<E: From<JournalError>>(
+        path: &Path,
+        create: bool,
+        each: &mut dyn FnMut(u128, Change) -> Result<(), E>,
+    ) -> Result<Self, E> {
+        Self::open_with(path, create, Some(each))
+    }
+
+    fn open_with<E: From<JournalError>>(
+        path: &Path,
+        create: bool,
+        mut each: Option<&mut dyn FnMut(u128, Change) -> Result<(), E>>,
+    ) -> Result<Self, E> {
         let io = |source| JournalError::Io {
             path: path.to_path_buf(),
             source,
         };
+        let mut j = Journal {
+            path: path.to_path_buf(),
+            file: None,
+            states: HashMap::new(),
+            keep_states: each.is_none(),
+            floors: HashMap::new(),
+            created: Default::default(),
+            protects: HashMap::new(),
+            unsynced: false,
+        };
         if !create && !path.exists() {
-            return Ok(Journal {
-                path: path.to_path_buf(),
-                file: None,
-                states: HashMap::new(),
-                floors: HashMap::new(),
-                created: Default::default(),
-                protects: HashMap::new(),
-                unsynced: false,
-            });
+            return Ok(j);
         }
         if let Some(dir) = path.parent()
             && create
         {
             fs::create_dir_all(dir).map_err(io)?;
         }
-        let mut j = Journal {
-            path: path.to_path_buf(),
-            file: if create {
-                Some(
-                    OpenOptions::new()
-                        .create(true)
-                        .append(true)
-                        .read(true)
-                        .open(path)
-                        .map_err(io)?,
-                )
-            } else {
-                None
-            },
-            states: HashMap::new(),
-            floors: HashMap::new(),
-            created: Default::default(),
-            protects: HashMap::new(),
-            unsynced: false,
-        };
+        if create {
+            j.file = Some(
+                OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .read(true)
+                    .open(path)
+                    .map_err(io)?,
+            );
+        }
         let mut torn = false;
         {
             let r = BufReader::new(File::open(path).map_err(io)?);
@@ -281,7 +424,10 @@ impl Journal {
                 }
                 match serde_json::from_slice::<Record>(&line) {
                     Ok(rec) => {
-                        j.apply(&rec);
+                        match (&mut each, rec.change()) {
+                            (Some(each), Some((p, change))) => each(key(p), change)?,
+                            _ => j.apply(&rec),
+                        }
                         torn = false;
                     }
                     // a torn last line from a crash; anything else unreadable is
@@ -302,8 +448,13 @@ impl Journal {
     }
 
     fn apply(&mut self, rec: &Record) {
+        if let Some((path, change)) = rec.change() {
+            if self.keep_states {
+                apply_change(&mut self.states, key(path), change);
+            }
+            return;
+        }
         match rec {
-            Record::Session { .. } => {}
             Record::Folder {
                 folder,
                 uidvalidity,
@@ -315,56 +466,6 @@ impl Journal {
                     .entry((folder.clone(), *uidvalidity))
                     .or_insert(*uidnext);
                 *e = (*e).min(*uidnext);
-            }
-            Record::Send { path, .. } => {
-                let k = key(path);
-                // a send after a stored (re-upload after rollback, or a retry) is
-                // uncertain again until its outcome arrives
-                self.states.insert(k, State::Uncertain);
-            }
-            Record::Stored {
-                path,
-                uidvalidity,
-                uid,
-                ..
-            } => {
-                self.states.insert(
-                    key(path),
-                    State::Stored {
-                        uidvalidity: *uidvalidity,
-                        uid: *uid,
-                        flagged: false,
-                    },
-                );
-            }
-            Record::Uid {
-                path,
-                uidvalidity,
-                uid,
-            } => {
-                if let Some(State::Stored {
-                    uidvalidity: v,
-                    uid: u,
-                    ..
-                }) = self.states.get_mut(&key(path))
-                {
-                    *v = *uidvalidity;
-                    *u = Some(*uid);
-                }
-            }
-            Record::Flagged { path } => {
-                if let Some(State::Stored { flagged, .. }) = self.states.get_mut(&key(path)) {
-                    *flagged = true;
-                }
-            }
-            Record::Failed { path, .. } => {
-                self.states.insert(key(path), State::Failed);
-            }
-            Record::Removed { path } => {
-                self.states.insert(key(path), State::Removed);
-            }
-            Record::Missing { path } => {
-                self.states.remove(&key(path));
             }
             Record::Protect {
                 folder,
@@ -383,6 +484,15 @@ impl Journal {
             Record::FolderRemoved { server_folder } => {
                 self.created.remove(server_folder);
             }
+            // about a message (above), or nothing to keep
+            Record::Session { .. }
+            | Record::Send { .. }
+            | Record::Stored { .. }
+            | Record::Uid { .. }
+            | Record::Flagged { .. }
+            | Record::Failed { .. }
+            | Record::Removed { .. }
+            | Record::Missing { .. } => {}
         }
     }
 
@@ -421,8 +531,10 @@ impl Journal {
         Ok(())
     }
 
-    /// The state of a staged path, if the journal mentions it.
+    /// The state of a staged path, if the journal mentions it (never for a journal
+    /// from [`Journal::open_streaming`]: its states went elsewhere).
     pub fn state(&self, path: &str) -> Option<State> {
+        debug_assert!(self.keep_states, "a streamed journal keeps no states");
         self.states.get(&key(path)).copied()
     }
 
@@ -517,6 +629,88 @@ mod tests {
             j.state("a"),
             Some(State::Stored { flagged: true, .. })
         ));
+    }
+
+    #[test]
+    fn streamed_changes_fold_to_the_states_the_journal_keeps() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("j.jsonl");
+        let stored = |path: &str, uid| Record::Stored {
+            path: path.into(),
+            folder: "Inbox".into(),
+            uidvalidity: 7,
+            uid,
+            how: "append".into(),
+            sha256: String::new(),
+        };
+        let send = |path: &str| Record::Send {
+            path: path.into(),
+            folder: "Inbox".into(),
+            sha256: String::new(),
+        };
+        let uid = |path: &str, uid| Record::Uid {
+            path: path.into(),
+            uidvalidity: 8,
+            uid,
+        };
+        let recs = vec![
+            send("a"),
+            stored("a", None),
+            uid("a", 3),
+            Record::Flagged { path: "a".into() },
+            send("b"),
+            Record::Flagged { path: "b".into() },
+            uid("b", 4),
+            send("c"),
+            stored("c", Some(5)),
+            Record::Removed { path: "c".into() },
+            send("d"),
+            Record::Failed {
+                path: "d".into(),
+                folder: "Inbox".into(),
+                reason: "NO".into(),
+            },
+            stored("e", Some(6)),
+            Record::Missing { path: "e".into() },
+            uid("f", 9),
+            Record::Created {
+                server_folder: "X".into(),
+            },
+            stored("g", Some(1)),
+            Record::Flagged { path: "g".into() },
+            send("g"),
+        ];
+        {
+            let mut j = Journal::open(&p).unwrap();
+            for r in &recs {
+                j.record(r).unwrap();
+            }
+        }
+        let kept = Journal::read_only(&p).unwrap();
+        let mut states = HashMap::new();
+        let mut n = 0;
+        let streamed = Journal::open_streaming::<JournalError>(&p, false, &mut |k, c| {
+            apply_change(&mut states, k, c);
+            n += 1;
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(n, recs.len() - 1);
+        for path in ["a", "b", "c", "d", "e", "f", "g", "h"] {
+            assert_eq!(kept.state(path), states.get(&key(path)).copied(), "{path}");
+        }
+        assert_eq!(
+            kept.state("a"),
+            Some(State::Stored {
+                uidvalidity: 8,
+                uid: Some(3),
+                flagged: true
+            })
+        );
+        assert_eq!(kept.state("g"), Some(State::Uncertain));
+        assert_eq!(kept.state("e"), None);
+        assert_eq!(streamed.created_folders(), kept.created_folders());
+        assert!(streamed.states.is_empty() && !streamed.keep_states);
     }
 
     #[test]

@@ -24,11 +24,15 @@
 //! - `mark_seen` adds `\Seen` to everything.
 
 pub mod journal;
+mod matching;
 pub mod plan;
 pub mod rollback;
 mod send;
+mod spill;
 mod survey;
 pub mod verify;
+
+pub use spill::SpillError;
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -95,6 +99,9 @@ pub enum UploadError {
     /// The server could not be used at all (connect, TLS, login, LIST).
     #[error(transparent)]
     Imap(#[from] ImapError),
+    /// `verify` or `rollback` could not use its temporary files.
+    #[error(transparent)]
+    Spill(#[from] SpillError),
 }
 
 /// One message the server refused (or that could not be sent).
@@ -518,7 +525,9 @@ fn run_folder(
         let mut progressed = false;
         match send::upload_folder(ctx, c, folder, &mut progressed) {
             Ok(()) => return Ok(()),
-            Err(e @ (UploadError::Journal(_) | UploadError::Stage(_))) => return Err(e),
+            Err(e @ (UploadError::Journal(_) | UploadError::Stage(_) | UploadError::Spill(_))) => {
+                return Err(e);
+            }
             Err(UploadError::Imap(error)) => {
                 *conn = None;
                 if progressed {

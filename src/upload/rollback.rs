@@ -2,7 +2,7 @@
 //! this server and mailbox, and nothing else.
 //!
 //! - Candidates are the journal's `stored` messages and the uncertain ones (a `send`
-//!   without outcome may be on the server). They are matched strictly (`survey`): by
+//!   without outcome may be on the server). They are matched strictly (`matching`): by
 //!   journaled UID when the folder's UIDVALIDITY is the journaled one, else by
 //!   Message-ID, INTERNALDATE and size, and only among UIDs at or above the floor (the
 //!   UIDNEXT before mailstage's first send) when the journal has one.
@@ -19,17 +19,22 @@
 //!   server's special folders and INBOX never.
 //! - Every removal is journaled (`removed`), so an interrupted rollback can be re-run
 //!   and a later `upload` starts clean.
+//! - Nothing is held per message for the whole mailbox: the candidates and the UIDs
+//!   to expunge are on disk (`survey`, `matching`), and so is the dry run's list
+//!   ([`RemoveList`]).
 
 use serde::Serialize;
 
 use super::journal::{Journal, Record, State};
+use super::matching::{Matcher, Outcome, piece};
 use super::plan::{FolderPlan, display_name};
-use super::survey;
+use super::spill::{Dec, Enc, Sorted, Spill, SpillError};
+use super::survey::{self, StagedSet};
 use super::{UploadError, UploadOptions, journal_path};
 use crate::imap::{ImapError, proto::format_uid_set};
 use crate::progress::Progress;
 
-use crate::stage::reader::{self, StagedIndex};
+use crate::stage::reader;
 
 /// What rollback did (or, with `dry_run`, would do) in one folder.
 #[derive(Debug, Clone, Serialize, Default)]
@@ -64,7 +69,99 @@ pub struct RollbackReport {
     /// Only listed.
     pub dry_run: bool,
     /// Per message (dry run): folder, UID, staged path.
-    pub would_remove: Vec<(String, u32, String)>,
+    pub would_remove: RemoveList,
+}
+
+/// What a dry run would remove: (folder, UID, staged path) per message, in the order
+/// of the report. On disk rather than in memory (a mailbox's worth of paths: ~12 MB
+/// for 100,000 messages); as JSON the array of `[folder, uid, path]` a `Vec` of
+/// tuples would give.
+#[derive(Debug, Default)]
+pub struct RemoveList {
+    /// One bucket; `None` until the first entry.
+    entries: Option<Spill>,
+    len: u64,
+}
+
+impl RemoveList {
+    /// How many.
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    fn push(&mut self, folder: &str, uid: u32, path: &str) -> Result<(), SpillError> {
+        let mut e = Enc::default();
+        e.str(folder).u32(uid).str(path);
+        self.entries
+            .get_or_insert_with(|| Spill::new(1))
+            .push(0, &e.buf)?;
+        self.len += 1;
+        Ok(())
+    }
+
+    /// Calls `each(folder, uid, path)` for every entry, in order.
+    pub fn for_each<E: From<SpillError>>(
+        &self,
+        mut each: impl FnMut(&str, u32, &str) -> Result<(), E>,
+    ) -> Result<(), E> {
+        let Some(entries) = &self.entries else {
+            return Ok(());
+        };
+        entries.read::<E>(0, |r| {
+            let mut d = Dec(r);
+            let (folder, uid, path) = (d.str()?, d.u32()?, d.str()?);
+            each(folder, uid, path)
+        })
+    }
+
+    /// The first `n` entries.
+    pub fn first(&self, n: usize) -> Result<Vec<(String, u32, String)>, SpillError> {
+        let mut out = Vec::new();
+        self.for_each::<SpillError>(|f, uid, p| {
+            if out.len() < n {
+                out.push((f.to_owned(), uid, p.to_owned()));
+            }
+            Ok(())
+        })?;
+        Ok(out)
+    }
+}
+
+impl Clone for RemoveList {
+    /// A copy on disk of its own. Should the copy fail (a full temporary
+    /// directory), the clone is cut short there: `Clone` cannot fail.
+    fn clone(&self) -> Self {
+        let mut out = RemoveList::default();
+        let _ = self.for_each::<SpillError>(|f, uid, p| out.push(f, uid, p));
+        out
+    }
+}
+
+impl Serialize for RemoveList {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::{Error, SerializeSeq};
+        // the serializer's error and ours, so that either stops the reading
+        enum Stop<E> {
+            Spill(SpillError),
+            Ser(E),
+        }
+        impl<E> From<SpillError> for Stop<E> {
+            fn from(e: SpillError) -> Self {
+                Stop::Spill(e)
+            }
+        }
+        let mut seq = s.serialize_seq(Some(self.len as usize))?;
+        match self.for_each(|f, uid, p| seq.serialize_element(&(f, uid, p)).map_err(Stop::Ser)) {
+            Ok(()) => seq.end(),
+            Err(Stop::Ser(e)) => Err(e),
+            Err(Stop::Spill(e)) => Err(S::Error::custom(e)),
+        }
+    }
 }
 
 /// Errors specific to rollback.
@@ -103,14 +200,12 @@ pub fn rollback(
     force: bool,
 ) -> Result<RollbackReport, RollbackError> {
     let _lock = reader::lock(staging).map_err(UploadError::from)?;
-    let index = StagedIndex::open(staging).map_err(UploadError::from)?;
     let jpath = journal_path(staging, &opts.server.host, &opts.mailbox);
-    let mut journal = if opts.dry_run {
-        Journal::read_only(&jpath)?
-    } else {
-        Journal::open(&jpath)?
-    };
-    let mut sv = survey::open(&index, opts)?;
+    // Only the staged messages the journal says may be on the server are worked on.
+    let (set, mut journal) = StagedSet::open(staging, &jpath, !opts.dry_run, |s| {
+        matches!(s, Some(State::Stored { .. } | State::Uncertain))
+    })?;
+    let mut sv = survey::open(&set.folders, opts)?;
     let uidplus = sv.conn.has_capability("UIDPLUS");
     let mut report = RollbackReport {
         server: opts.server.address(),
@@ -129,32 +224,40 @@ pub fn rollback(
             version: env!("CARGO_PKG_VERSION").into(),
             command: "rollback".into(),
         })?;
-        restore_protects(&mut sv, &index, &mut journal)?;
+        restore_protects(&mut sv, &set.folders, &mut journal)?;
     }
+    let candidate = |s: Option<State>| matches!(s, Some(State::Stored { .. } | State::Uncertain));
 
     // Over all staged messages, a folder at a time (only the journal's ones are
-    // worked on, but that count is not known before each folder is read).
+    // worked on).
     let progress = Progress::new(
         &format!("rollback {}", opts.mailbox),
-        index.slots.len() as u64,
-        index.staged_bytes,
+        set.staged,
+        set.staged_bytes,
         opts.progress,
     );
-    for (f, name) in index.folders.iter().enumerate() {
-        // Only the staged messages the journal says may be on the server are kept
-        // (this is per folder: tens of thousands).
-        let (cand, total) = survey::staged(&index, f as u32, &journal, |s| {
-            matches!(s, Some(State::Stored { .. } | State::Uncertain))
-        })
-        .map_err(RollbackError::from)?;
+    for (f, name) in set.folders.iter().enumerate() {
+        let count = set.counts[f];
         progress.set_message(name.clone());
-        progress.inc(total);
-        if cand.is_empty() {
+        progress.inc(count.items);
+        if count.kept == 0 {
             continue;
         }
         let mut fr = FolderRollback {
             folder: name.clone(),
             ..Default::default()
+        };
+        // `removed` for every candidate of the folder (after the expunge, or when the
+        // folder is gone): the expunged ones and the ones already gone alike
+        let record_removed = |journal: &mut Journal| {
+            set.read_folder(f, |_, item| {
+                if candidate(item.state) {
+                    journal.record(&Record::Removed {
+                        path: item.path.to_owned(),
+                    })?;
+                }
+                Ok(())
+            })
         };
         let FolderPlan::Go {
             wire,
@@ -163,13 +266,9 @@ pub fn rollback(
             ..
         } = &sv.plans[f]
         else {
-            fr.already_gone = cand.len() as u64;
+            fr.already_gone = count.kept;
             if !opts.dry_run {
-                for k in 0..cand.len() {
-                    journal.record(&Record::Removed {
-                        path: cand.path(&index, k).map_err(UploadError::from)?,
-                    })?;
-                }
+                record_removed(&mut journal)?;
             }
             report.folders.push(fr);
             continue;
@@ -178,39 +277,66 @@ pub fn rollback(
         fr.server_folder = Some(display.clone());
         let info = sv.conn.select(&wire, opts.dry_run)?;
         let floor = journal.floor(name, info.uidvalidity).unwrap_or(1);
-        let metas = survey::fetch_all(&mut sv.conn, floor, info.messages)?;
-        let juids = cand.journal_uids(info.uidvalidity);
-        let m = survey::match_folder(&cand, &juids, &metas, true, floor);
-        let mut remove: Vec<(usize, u32)> = Vec::new();
-        for (k, hit) in m.found.iter().enumerate() {
-            match hit {
-                Some((i, _)) => remove.push((k, metas.uid(*i))),
-                None => fr.already_gone += 1,
+        let mut m = Matcher::new(count.kept.max(u64::from(info.messages)));
+        survey::fetch_into(&mut sv.conn, floor, info.messages, &mut m)?;
+        set.read_folder(f, |rec, item| {
+            if candidate(item.state) {
+                m.push_item(rec, survey::journal_uid(item.state, info.uidvalidity))?;
             }
-        }
+            Ok(())
+        })?;
+        // Found ones in manifest order, then the further exact copies at or above the
+        // floor, which are mailstage's too (an APPEND the server committed after the
+        // connection was lost and that was sent again), by message and FETCH order.
+        // Put back in order on disk: the dry run lists every message.
+        let mut found = Sorted::new(count.items, piece());
+        let mut copies = Sorted::new(count.items, piece());
+        let mut uids = survey::UidList::new(u64::from(info.messages));
+        let mut enc = Enc::default();
+        m.run::<UploadError>(true, floor, |o| {
+            match o {
+                Outcome::Found {
+                    items, k, metas, i, ..
+                } => {
+                    fr.removed += 1;
+                    if opts.dry_run {
+                        enc.clear().u32(metas.uid(i)).str(items.path(k));
+                        found.push(u64::from(items.ord(k)), 0, &enc.buf)?;
+                    } else {
+                        uids.push(metas.index(i), metas.uid(i))?;
+                    }
+                }
+                Outcome::Missing { .. } => fr.already_gone += 1,
+                Outcome::Duplicate { items, k, metas, i } => {
+                    fr.removed += 1;
+                    if opts.dry_run {
+                        enc.clear().u32(metas.uid(i));
+                        copies.push(
+                            u64::from(items.ord(k)),
+                            u64::from(metas.index(i)),
+                            &enc.buf,
+                        )?;
+                    } else {
+                        uids.push(metas.index(i), metas.uid(i))?;
+                    }
+                }
+            }
+            Ok(())
+        })?;
         if opts.dry_run {
-            for &(_, i) in &m.duplicates {
-                remove.push((usize::MAX, metas.uid(i)));
-            }
-            fr.removed = remove.len() as u64;
-            for &(k, uid) in &remove {
-                let path = if k < cand.len() {
-                    cand.path(&index, k).map_err(UploadError::from)?
-                } else {
-                    "(an extra copy)".to_owned()
-                };
-                report.would_remove.push((name.clone(), uid, path));
-            }
+            found.read::<UploadError>(|r| {
+                let mut d = Dec(r);
+                let (uid, path) = (d.u32()?, d.str()?);
+                Ok(report.would_remove.push(name, uid, path)?)
+            })?;
+            copies.read::<UploadError>(|r| {
+                Ok(report
+                    .would_remove
+                    .push(name, Dec(r).u32()?, "(an extra copy)")?)
+            })?;
             report.folders.push(fr);
             continue;
         }
-        // Further exact copies at or above the floor are mailstage's too: an APPEND
-        // the server committed after the connection was lost and that was sent again.
-        for &(_, i) in &m.duplicates {
-            remove.push((usize::MAX, metas.uid(i)));
-        }
-        fr.removed = remove.len() as u64;
-        let uids: Vec<u32> = remove.iter().map(|(_, u)| *u).collect();
         let mut rec = |r: &Record, sync: bool| {
             journal.record(r)?;
             if sync {
@@ -220,14 +346,9 @@ pub fn rollback(
         };
         fr.protected = survey::expunge_exact(&mut sv.conn, &mut rec, name, info.uidvalidity, &uids)
             .map_err(RollbackError::from)?;
-        // Removed: the expunged ones and the ones already gone alike. The paths are read
-        // from the manifest again (under the staging lock, read moments ago); were that
-        // to fail here, a re-run finds these messages gone and records them then.
-        for k in 0..cand.len() {
-            journal.record(&Record::Removed {
-                path: cand.path(&index, k).map_err(UploadError::from)?,
-            })?;
-        }
+        // The paths are read from the spilled manifest again; were that to fail here,
+        // a re-run finds these messages gone and records them then.
+        record_removed(&mut journal)?;
         journal.sync()?;
         report.folders.push(fr);
     }
@@ -247,7 +368,7 @@ pub fn rollback(
 /// Gives the user's `\Deleted` flags back after an interrupted rollback.
 fn restore_protects(
     sv: &mut survey::Survey,
-    index: &StagedIndex,
+    folders: &[String],
     journal: &mut Journal,
 ) -> Result<(), RollbackError> {
     let pending: Vec<(String, (u32, Vec<u32>))> = journal
@@ -256,7 +377,7 @@ fn restore_protects(
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
     for (folder, (validity, uids)) in pending {
-        let f = index.folders.iter().position(|n| *n == folder);
+        let f = folders.iter().position(|n| *n == folder);
         if let Some(f) = f
             && let FolderPlan::Go {
                 wire, exists: true, ..

@@ -25,6 +25,7 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, FixedOffset};
 
 use super::journal::{Record, State};
+use super::matching::{Matcher, Outcome};
 use super::plan::FolderPlan;
 use super::{Ctx, Failure, UploadError};
 use crate::imap::{self, AppendItem, Connection, FetchedMeta, Sent, Status};
@@ -378,9 +379,11 @@ impl Run<'_, '_> {
         if info.uidvalidity != validity {
             return Ok(());
         }
-        let mut items = super::survey::Staged::default();
-        let mut juids = Vec::new();
-        for &s in &self.ctx.by_folder[self.folder as usize] {
+        let slots = &self.ctx.by_folder[self.folder as usize];
+        let mut m = Matcher::new((slots.len() as u64).max(u64::from(info.messages)));
+        // fetched even when EXISTS said 0, as verify does: a server may leave it out
+        super::survey::fetch_into(conn, floor, info.messages.max(1), &mut m)?;
+        for &s in slots {
             let e = self.ctx.index.entry(&self.ctx.index.slots[s as usize])?;
             let Some(item) = item_of(&e) else { continue };
             if let Some(State::Stored {
@@ -390,15 +393,17 @@ impl Run<'_, '_> {
             }) = self.journal().state(&item.path)
                 && uidvalidity == validity
             {
-                items.push(&item, s, Some((uidvalidity, u)));
-                juids.push(Some(u));
+                m.push_staged(s, &item, Some(u))?;
             }
         }
-        // fetched even when EXISTS said 0, as verify does: a server may leave it out
-        let metas = super::survey::fetch_all(conn, floor, info.messages.max(1))?;
-        let m = super::survey::match_folder(&items, &juids, &metas, true, floor);
-        let extra: Vec<u32> = m.duplicates.iter().map(|&(_, i)| metas.uid(i)).collect();
-        if extra.is_empty() {
+        let mut extra = super::survey::UidList::new(u64::from(info.messages));
+        m.run::<UploadError>(true, floor, |o| {
+            if let Outcome::Duplicate { metas, i, .. } = o {
+                extra.push(metas.index(i), metas.uid(i))?;
+            }
+            Ok(())
+        })?;
+        if extra.len() == 0 {
             return Ok(());
         }
         let ctx = self.ctx;
@@ -411,7 +416,7 @@ impl Run<'_, '_> {
             Ok(())
         };
         super::survey::expunge_exact(conn, &mut rec, &self.name, validity, &extra)?;
-        self.stats().late_copies_removed += extra.len() as u64;
+        self.stats().late_copies_removed += extra.len();
         Ok(())
     }
 

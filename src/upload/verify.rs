@@ -1,5 +1,7 @@
 //! `mailstage verify`: read the server and compare it, folder by folder, with the
-//! manifest and the upload journal (see `survey` for how messages are matched).
+//! manifest and the upload journal (see `matching` for how messages are matched, in
+//! pieces of bounded size, and `survey` for how the staged messages are read with
+//! their journal state: nothing is held per message for the whole mailbox).
 //!
 //! Missing messages are written to `<journal>.missing.txt` and recorded in the
 //! journal as `missing`, so the next `upload` sends exactly those again. The totals
@@ -10,12 +12,13 @@ use std::collections::BTreeSet;
 
 use serde::Serialize;
 
-use super::journal::{Journal, Record};
+use super::journal::Record;
+use super::matching::{Found, Matcher, Outcome};
 use super::plan::FolderPlan;
-use super::survey::{self, Found};
+use super::survey::{self, StagedSet};
 use super::{UploadError, UploadOptions, append_flags, journal_path};
 use crate::progress::Progress;
-use crate::stage::reader::{self, StagedIndex};
+use crate::stage::reader;
 
 /// One folder's comparison.
 #[derive(Debug, Clone, Serialize, Default)]
@@ -165,10 +168,9 @@ pub fn verify(
     opts: &UploadOptions,
 ) -> Result<VerifyReport, UploadError> {
     let _lock = reader::lock(staging)?;
-    let index = StagedIndex::open(staging)?;
     let jpath = journal_path(staging, &opts.server.host, &opts.mailbox);
-    let mut journal = Journal::open(&jpath)?;
-    let mut sv = survey::open(&index, opts)?;
+    let (set, mut journal) = StagedSet::open(staging, &jpath, true, |_| true)?;
+    let mut sv = survey::open(&set.folders, opts)?;
     let mut report = VerifyReport {
         server: opts.server.address(),
         mailbox: opts.mailbox.clone(),
@@ -176,22 +178,24 @@ pub fn verify(
         ..Default::default()
     };
     let mut missing_paths = Vec::new();
+    // of those, the ones the journal has a state for (recorded as missing below)
+    let mut journaled_missing = Vec::new();
     // Counted a folder at a time: the FETCH of a folder is the slow part, and the bar
     // is hidden anyway unless stderr is a terminal.
     let progress = Progress::new(
         &format!("verify {}", opts.mailbox),
-        index.slots.len() as u64,
-        index.staged_bytes,
+        set.staged,
+        set.staged_bytes,
         opts.progress,
     );
-    for (f, name) in index.folders.iter().enumerate() {
-        let (items, _) = survey::staged(&index, f as u32, &journal, |_| true)?;
+    for (f, name) in set.folders.iter().enumerate() {
+        let expected = set.counts[f].items;
         progress.set_message(name.clone());
         // counted before the work: every `continue` below still moves the bar on
-        progress.inc(items.len() as u64);
+        progress.inc(expected);
         let mut fc = FolderCheck {
             folder: name.clone(),
-            expected: items.len() as u64,
+            expected,
             ..Default::default()
         };
         let wire = match &sv.plans[f] {
@@ -218,92 +222,132 @@ pub fn verify(
             report.folders.push(fc);
             continue;
         }
-        let (metas, validity) = if wire.is_empty() {
-            (survey::Server::default(), 0)
+        let info = if wire.is_empty() {
+            None
         } else {
-            let info = sv.conn.select(&wire, true)?;
+            Some(sv.conn.select(&wire, true)?)
+        };
+        let (validity, exists) = info
+            .as_ref()
+            .map_or((0, 0), |i| (i.uidvalidity, i.messages));
+        let mut m = Matcher::new(expected.max(u64::from(exists)));
+        if info.is_some() {
             // fetched even when EXISTS said 0: a server that left EXISTS out is not
             // taken for an empty folder
-            let metas = survey::fetch_all(&mut sv.conn, 1, info.messages.max(1))?;
-            (metas, info.uidvalidity)
-        };
-        let juids = items.journal_uids(validity);
+            survey::fetch_into(&mut sv.conn, 1, exists.max(1), &mut m)?;
+        }
+        set.read_folder(f, |rec, item| {
+            Ok(m.push_item(rec, survey::journal_uid(item.state, validity))?)
+        })?;
         let floor = journal.floor(name, validity).unwrap_or(1);
-        let m = survey::match_folder(&items, &juids, &metas, false, floor);
-        for k in 0..items.len() {
-            // read from the manifest only for a finding: most messages have none
-            let path = || items.path(&index, k);
-            let Some((i, how)) = m.found[k] else {
-                fc.missing += 1;
-                let path = path()?;
-                missing_paths.push(path.clone());
-                report.findings.push(Finding {
-                    path,
-                    folder: name.clone(),
-                    kind: "missing".into(),
-                    detail: "not on the server".into(),
-                });
-                continue;
-            };
-            fc.present += 1;
-            let date_ok = metas.date(i).is_some_and(|d| d == items.date(k));
-            if !date_ok {
-                fc.wrong_date += 1;
-                report.findings.push(Finding {
-                    path: path()?,
-                    folder: name.clone(),
-                    kind: "wrong_date".into(),
-                    detail: format!(
-                        "UID {}: INTERNALDATE {} on the server, {} staged",
-                        metas.uid(i),
-                        metas.internal_date(i),
-                        crate::imap::imap_date(items.date(k))
-                    ),
-                });
+        // Findings come bucket by bucket; each is kept with its message's manifest
+        // order and put back in that order below (for one message: the date, then
+        // the flags), the extra copies after all of them, by message and UID order.
+        let mut per_message: Vec<(u32, Finding)> = Vec::new();
+        let mut copies: Vec<(u32, u32, Finding)> = Vec::new();
+        let mut missing: Vec<(u32, String, bool)> = Vec::new();
+        let finding = |path: &str, kind: &str, detail: String| Finding {
+            path: path.to_owned(),
+            folder: name.clone(),
+            kind: kind.into(),
+            detail,
+        };
+        fc.other = m.run::<UploadError>(false, floor, |o| {
+            match o {
+                Outcome::Missing { items, k } => {
+                    fc.missing += 1;
+                    let path = items.path(k);
+                    missing.push((items.ord(k), path.to_owned(), items.journaled(k)));
+                    per_message.push((
+                        items.ord(k),
+                        finding(path, "missing", "not on the server".into()),
+                    ));
+                }
+                Outcome::Found {
+                    items,
+                    k,
+                    metas,
+                    i,
+                    how,
+                } => {
+                    fc.present += 1;
+                    let date_ok = metas.date(i).is_some_and(|d| d == items.date(k));
+                    if !date_ok {
+                        fc.wrong_date += 1;
+                        per_message.push((
+                            items.ord(k),
+                            finding(
+                                items.path(k),
+                                "wrong_date",
+                                format!(
+                                    "UID {}: INTERNALDATE {} on the server, {} staged",
+                                    metas.uid(i),
+                                    metas.internal_date(i),
+                                    crate::imap::imap_date(items.date(k))
+                                ),
+                            ),
+                        ));
+                    }
+                    let (mut want, _, flagged) = append_flags(items.flags(k), opts);
+                    if flagged {
+                        want.push("\\Flagged".into());
+                    }
+                    let want = norm_flags(want.iter());
+                    let got = norm_flags(metas.flags(i).iter());
+                    if want != got {
+                        fc.wrong_flags += 1;
+                        per_message.push((
+                            items.ord(k),
+                            finding(
+                                items.path(k),
+                                "wrong_flags",
+                                format!(
+                                    "UID {}: ({}) on the server, ({}) expected{}",
+                                    metas.uid(i),
+                                    got.into_iter().collect::<Vec<_>>().join(" "),
+                                    want.into_iter().collect::<Vec<_>>().join(" "),
+                                    if how == Found::ByContent {
+                                        " (found by Message-ID and date)"
+                                    } else {
+                                        ""
+                                    }
+                                ),
+                            ),
+                        ));
+                    }
+                }
+                Outcome::Duplicate { items, k, metas, i } => {
+                    fc.duplicated += 1;
+                    copies.push((
+                        items.ord(k),
+                        metas.index(i),
+                        finding(
+                            items.path(k),
+                            "duplicated",
+                            format!("another copy under UID {}", metas.uid(i)),
+                        ),
+                    ));
+                }
             }
-            let (mut want, _, flagged) = append_flags(items.flags(k), opts);
-            if flagged {
-                want.push("\\Flagged".into());
+            Ok(())
+        })?;
+        // stable: a message's findings keep their order
+        per_message.sort_by_key(|x| x.0);
+        copies.sort_unstable_by_key(|x| (x.0, x.1));
+        missing.sort_unstable_by_key(|x| x.0);
+        report.findings.extend(per_message.into_iter().map(|x| x.1));
+        report.findings.extend(copies.into_iter().map(|x| x.2));
+        for (_, path, journaled) in missing {
+            if journaled {
+                journaled_missing.push(path.clone());
             }
-            let want = norm_flags(want.iter());
-            let got = norm_flags(metas.flags(i).iter());
-            if want != got {
-                fc.wrong_flags += 1;
-                report.findings.push(Finding {
-                    path: path()?,
-                    folder: name.clone(),
-                    kind: "wrong_flags".into(),
-                    detail: format!(
-                        "UID {}: ({}) on the server, ({}) expected{}",
-                        metas.uid(i),
-                        got.into_iter().collect::<Vec<_>>().join(" "),
-                        want.into_iter().collect::<Vec<_>>().join(" "),
-                        if how == Found::ByContent {
-                            " (found by Message-ID and date)"
-                        } else {
-                            ""
-                        }
-                    ),
-                });
-            }
+            missing_paths.push(path);
         }
-        for &(k, i) in &m.duplicates {
-            fc.duplicated += 1;
-            report.findings.push(Finding {
-                path: items.path(&index, k)?,
-                folder: name.clone(),
-                kind: "duplicated".into(),
-                detail: format!("another copy under UID {}", metas.uid(i)),
-            });
-        }
-        fc.other = m.others.len() as u64;
         report.folders.push(fc);
     }
     progress.finish();
-    for p in &missing_paths {
-        if journal.state(p).is_some() {
-            journal.record(&Record::Missing { path: p.clone() })?;
-        }
+    for path in journaled_missing {
+        journal.record(&Record::Missing { path })?;
     }
     journal.sync()?;
     let mut list = missing_paths.join("\n");

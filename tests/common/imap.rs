@@ -228,8 +228,22 @@ pub fn run_json(
     pw: &Path,
     extra: &[&str],
 ) -> (i32, Value, String) {
+    run_json_env(cmd, user_dir, port, login, pw, extra, &[])
+}
+
+/// [`run_json`] with environment variables set for mailstage.
+pub fn run_json_env(
+    cmd: &str,
+    user_dir: &Path,
+    port: u16,
+    login: &str,
+    pw: &Path,
+    extra: &[&str],
+    env: &[(&str, &str)],
+) -> (i32, Value, String) {
     let out = command(cmd, user_dir, port, login, pw, extra)
         .arg("--json")
+        .envs(env.iter().copied())
         .output()
         .unwrap();
     (
