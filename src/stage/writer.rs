@@ -14,9 +14,10 @@
 use std::collections::{HashMap, HashSet};
 use std::fs::{self, File, OpenOptions};
 use std::io::{BufWriter, Read, Write};
+use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 
 use super::manifest::{self, Entry};
 use super::paths::{MAIL_DIR, MANIFEST, QUARANTINE_DIR, TMP_DIR};
@@ -82,6 +83,16 @@ pub struct Sweep {
     pub dirs: u64,
 }
 
+/// What a run knows of one directory it writes into.
+#[derive(Debug, Clone)]
+struct DirState {
+    /// It was empty when the run first saw it.
+    fresh: bool,
+    /// The directory, open, for `openat`/`linkat` (no path walk per file); `None`
+    /// where the rename path is used.
+    fd: Option<Arc<OwnedFd>>,
+}
+
 /// An open staging directory for one user.
 #[derive(Debug)]
 pub struct UserStage {
@@ -91,7 +102,7 @@ pub struct UserStage {
     /// Directories this run has made sure exist, and whether each was empty then
     /// (a file in an empty directory can only be one this run wrote, so it needs no
     /// compare probe). Keyed by directory, so it grows by folder, not by message.
-    dirs: Mutex<HashMap<PathBuf, bool>>,
+    dirs: Mutex<HashMap<PathBuf, DirState>>,
     /// Cleared the first time the file system refuses `O_TMPFILE` or `/proc` is
     /// missing for `linkat`: from then on every file takes the rename path.
     linked: AtomicBool,
@@ -151,13 +162,13 @@ impl UserStage {
         self.ensure_dir(&self.root.join(rel)).map(|_| ())
     }
 
-    /// Make sure `dir` exists, once per run; returns whether it was empty when this
-    /// run first saw it.
-    fn ensure_dir(&self, dir: &Path) -> Result<bool, StageError> {
+    /// Make sure `dir` exists, once per run; says whether it was empty when this run
+    /// first saw it, and holds it open for the linked path.
+    fn ensure_dir(&self, dir: &Path) -> Result<DirState, StageError> {
         // Poisoning only means another writer panicked; the map is still valid.
         let mut dirs = self.dirs.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(&fresh) = dirs.get(dir) {
-            return Ok(fresh);
+        if let Some(state) = dirs.get(dir) {
+            return Ok(state.clone());
         }
         let fresh = match fs::create_dir(dir) {
             Ok(()) => true,
@@ -170,8 +181,14 @@ impl UserStage {
                 true
             }
         };
-        dirs.insert(dir.to_path_buf(), fresh);
-        Ok(fresh)
+        let fd = if self.linked.load(Ordering::Relaxed) {
+            Some(Arc::new(linked::open_dir(dir).map_err(io_err(dir))?))
+        } else {
+            None
+        };
+        let state = DirState { fresh, fd };
+        dirs.insert(dir.to_path_buf(), state.clone());
+        Ok(state)
     }
 
     /// Write `bytes` to `rel` atomically. An existing file with exactly these bytes
@@ -180,12 +197,14 @@ impl UserStage {
     pub fn write_file(&self, rel: &str, bytes: &[u8]) -> Result<bool, StageError> {
         let target = self.root.join(rel);
         let parent = target.parent().unwrap_or(&self.root);
-        let fresh = self.ensure_dir(parent)?;
-        if !fresh && same_content(&target, bytes) {
+        let dir = self.ensure_dir(parent)?;
+        if !dir.fresh && same_content(&target, bytes) {
             return Ok(false);
         }
-        if self.linked.load(Ordering::Relaxed) {
-            match linked::write_new(parent, &target, |f| f.write_all(bytes)) {
+        if let (Some(fd), Some(name)) = (&dir.fd, target.file_name())
+            && self.linked.load(Ordering::Relaxed)
+        {
+            match linked::write_new(fd, name, |f| f.write_all(bytes)) {
                 Ok(linked::Done::Written) => return Ok(true),
                 // Only a second write of one name in a run gets here: compare
                 // and replace as for an existing directory.
@@ -364,8 +383,10 @@ fn rel_key(rel: &Path) -> String {
 
 /// A new file that gets its name only when complete: `O_TMPFILE` and `linkat(2)`.
 mod linked {
+    use std::ffi::OsStr;
     use std::fs::File;
     use std::io;
+    use std::os::fd::OwnedFd;
     use std::path::Path;
 
     /// What [`write_new`] did.
@@ -378,21 +399,33 @@ mod linked {
         Unsupported,
     }
 
-    /// Write a new file at `target` in `dir` with `fill`, naming it only once it is
-    /// complete. Never replaces an existing file.
+    /// Open a directory to create files in with [`write_new`].
+    pub(super) fn open_dir(dir: &Path) -> io::Result<OwnedFd> {
+        Ok(File::open(dir)?.into())
+    }
+
+    /// Cleared when `linkat(AT_EMPTY_PATH)` is refused (kernels before 6.10 want
+    /// CAP_DAC_READ_SEARCH for it): then the `/proc/self/fd` link is used.
+    #[cfg(target_os = "linux")]
+    static EMPTY_PATH: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
+
+    /// Write a new file `name` in the open directory `dir` with `fill`, naming it
+    /// only once it is complete. Never replaces an existing file.
     #[cfg(target_os = "linux")]
     pub(super) fn write_new(
-        dir: &Path,
-        target: &Path,
+        dir: &OwnedFd,
+        name: &OsStr,
         fill: impl FnOnce(&mut File) -> io::Result<()>,
     ) -> io::Result<Done> {
         use rustix::fs::{AtFlags, CWD, Mode, OFlags};
         use rustix::io::Errno;
         use std::os::fd::AsRawFd;
+        use std::sync::atomic::Ordering;
 
         // The file mode the rename path's temp file gets (tempfile: 0600).
-        let fd = match rustix::fs::open(
+        let fd = match rustix::fs::openat(
             dir,
+            ".",
             OFlags::TMPFILE | OFlags::WRONLY | OFlags::CLOEXEC,
             Mode::RUSR | Mode::WUSR,
         ) {
@@ -404,19 +437,36 @@ mod linked {
         };
         let mut file = File::from(fd);
         fill(&mut file)?;
-        // linkat(2): an unprivileged process names an O_TMPFILE inode through its
-        // /proc/self/fd link with AT_SYMLINK_FOLLOW (AT_EMPTY_PATH needs
-        // CAP_DAC_READ_SEARCH).
-        let proc_path = format!("/proc/self/fd/{}", file.as_raw_fd());
-        match rustix::fs::linkat(
-            CWD,
-            proc_path.as_str(),
-            CWD,
-            target,
-            AtFlags::SYMLINK_FOLLOW,
-        ) {
+        let done = |r: rustix::io::Result<()>| match r {
             Ok(()) => Ok(Done::Written),
             Err(Errno::EXIST) => Ok(Done::Exists),
+            Err(e) => Err(e),
+        };
+        // linkat(2) names the inode from its descriptor: AT_EMPTY_PATH where the
+        // kernel lets the opener do that (Linux 6.10), else through its
+        // /proc/self/fd link with AT_SYMLINK_FOLLOW.
+        if EMPTY_PATH.load(Ordering::Relaxed) {
+            match done(rustix::fs::linkat(
+                &file,
+                "",
+                dir,
+                name,
+                AtFlags::EMPTY_PATH,
+            )) {
+                Ok(d) => return Ok(d),
+                Err(Errno::NOENT | Errno::PERM) => EMPTY_PATH.store(false, Ordering::Relaxed),
+                Err(e) => return Err(e.into()),
+            }
+        }
+        let proc_path = format!("/proc/self/fd/{}", file.as_raw_fd());
+        match done(rustix::fs::linkat(
+            CWD,
+            proc_path.as_str(),
+            dir,
+            name,
+            AtFlags::SYMLINK_FOLLOW,
+        )) {
+            Ok(d) => Ok(d),
             Err(Errno::NOENT) if !Path::new("/proc/self/fd").is_dir() => Ok(Done::Unsupported),
             Err(e) => Err(e.into()),
         }
@@ -425,8 +475,8 @@ mod linked {
     /// Not Linux: always the rename path.
     #[cfg(not(target_os = "linux"))]
     pub(super) fn write_new(
-        _dir: &Path,
-        _target: &Path,
+        _dir: &OwnedFd,
+        _name: &OsStr,
         _fill: impl FnOnce(&mut File) -> io::Result<()>,
     ) -> io::Result<Done> {
         Ok(Done::Unsupported)
