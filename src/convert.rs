@@ -285,9 +285,6 @@ struct Processed {
 enum Kind {
     Staged {
         bytes: Vec<u8>,
-        /// SHA-256 of `bytes`, computed here in the parallel phase rather than in
-        /// the single-threaded decide phase.
-        sha256: [u8; 32],
         repairs: Vec<Repair>,
         message_id: String,
     },
@@ -630,8 +627,10 @@ fn process_bytes(
     let kind = match repair::repair(&bytes, &ctx) {
         Outcome::Staged(s) => {
             let staged = s.bytes.unwrap_or(bytes);
+            // No hash of the staged bytes here: it was a fifth of a clean convert's
+            // time (docs/BENCHMARKS.md), and upload records the SHA-256 of what it
+            // sends in its journal, from the bytes in hand.
             Kind::Staged {
-                sha256: Sha256::digest(&staged).into(),
                 bytes: staged,
                 repairs: s.repairs,
                 message_id: s.message_id,
@@ -799,14 +798,12 @@ fn decide(
     match p.kind {
         Kind::Staged {
             bytes,
-            sha256,
             repairs,
             message_id,
         } => {
             let rel = paths::manifest_path(&[MAIL_DIR, &dir, &name]);
             e.status = Status::Staged;
             e.size = bytes.len() as u64;
-            e.staged_sha256 = Some(hex::encode(sha256));
             e.message_id = Some(message_id);
             e.repairs = repairs.iter().map(|r| r.name().to_string()).collect();
             keep_files.insert(&rel);

@@ -9,7 +9,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use common::imap::{Proxy, TestServer, command, dump, run_json, run_json_env, staged};
-use common::{mailstage, manifest};
+use common::{mailstage, manifest, staged_sha256};
 use serde_json::Value;
 
 fn ctl(port: u16, user: &str, pw: &Path, args: &[&str]) -> String {
@@ -228,7 +228,7 @@ fn verify_catches_what_changed_on_the_server() {
     let by_sha = |m: &Value| {
         manifest(&user)
             .into_iter()
-            .find(|e| e["staged_sha256"] == m["sha256"])
+            .find(|e| e["status"] == "staged" && staged_sha256(&user, e) == m["sha256"])
             .unwrap()
     };
     let uid = |m: &Value| m["uid"].as_u64().unwrap().to_string();

@@ -11,7 +11,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use common::imap::{Proxy, TestServer, dump, run_json, staged};
-use common::{mailstage, manifest};
+use common::{mailstage, manifest, staged_sha256};
 use serde_json::Value;
 
 fn upload_cmd(user_dir: &Path, port: u16, login: &str, pw: &Path, extra: &[&str]) -> Command {
@@ -82,7 +82,7 @@ fn expected(user_dir: &Path, exchange_names: bool) -> Vec<Key> {
                 .timestamp();
             (
                 server_folder(e["folder"].as_str().unwrap(), exchange_names),
-                e["staged_sha256"].as_str().unwrap().to_owned(),
+                staged_sha256(user_dir, e),
                 date,
                 flags,
             )
@@ -166,6 +166,28 @@ fn generated_mailbox_arrives_exactly_and_a_rerun_sends_nothing() {
     // special folders follow the server's special-use attributes
     assert!(first.iter().any(|m| m["folder"] == "Sent"));
     assert!(!first.iter().any(|m| m["folder"] == "Sent Items"));
+    // each `stored` record carries the SHA-256 of the bytes that went out
+    let by_path: BTreeMap<String, Value> = manifest(&user)
+        .into_iter()
+        .filter(|e| e["status"] == "staged")
+        .map(|e| (e["path"].as_str().unwrap().to_owned(), e))
+        .collect();
+    let journals: Vec<_> = std::fs::read_dir(user.join("upload"))
+        .unwrap()
+        .map(|d| d.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "jsonl"))
+        .collect();
+    assert_eq!(journals.len(), 1, "{journals:?}");
+    let mut appended = 0;
+    for line in std::fs::read_to_string(&journals[0]).unwrap().lines() {
+        let r: Value = serde_json::from_str(line).unwrap();
+        if r["ev"] == "stored" && r["how"] == "append" {
+            let e = &by_path[r["path"].as_str().unwrap()];
+            assert_eq!(r["sha256"].as_str().unwrap(), staged_sha256(&user, e));
+            appended += 1;
+        }
+    }
+    assert_eq!(appended, staged_n);
 
     // a re-run uploads nothing and changes nothing
     let (code, rep, err) = upload_json(&user, srv.port, "u1", &pw, &[]);
@@ -370,7 +392,7 @@ fn refused_messages_are_listed_and_the_rest_arrives_despite_bye() {
     let big_shas: Vec<String> = manifest(&user)
         .iter()
         .filter(|e| e["status"] == "staged" && e["size"].as_u64().unwrap() > limit)
-        .map(|e| e["staged_sha256"].as_str().unwrap().to_owned())
+        .map(|e| staged_sha256(&user, e))
         .collect();
     want.retain(|k| !big_shas.contains(&k.1));
     assert_eq!(actual(&d), want);

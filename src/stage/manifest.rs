@@ -75,7 +75,9 @@ pub struct Entry {
     pub size: u64,
     /// Size in bytes of the source file.
     pub source_size: u64,
-    /// SHA-256 of the staged file, hex (staged only).
+    /// SHA-256 of the staged file, hex: written by convert before 2026-12-02 and
+    /// still read; convert no longer computes it (upload's journal records the hash
+    /// of the bytes it sent).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub staged_sha256: Option<String>,
     /// Present on a staged entry that an admin released from quarantine

@@ -236,7 +236,8 @@ pub fn released_entry(
     e.status = Status::Staged;
     e.path = Some(staged_rel);
     e.size = staged.bytes.len() as u64;
-    e.staged_sha256 = Some(hex::encode(Sha256::digest(&staged.bytes)));
+    // As convert: the staged bytes' hash is upload's to record (journal `stored`).
+    e.staged_sha256 = None;
     e.message_id = staged.message_id.clone();
     e.repairs = staged.repairs.clone();
     e.reason = None;

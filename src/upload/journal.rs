@@ -22,7 +22,9 @@
 //! sending it again. No password or token is ever written here.
 //!
 //! Messages are keyed by their staged path (unique per staged file, deterministic
-//! across converts) and the record carries the staged SHA-256 for `verify`.
+//! across converts). A `stored` record after an APPEND carries the SHA-256 of the
+//! bytes sent; `send` and `found` records carry the manifest's `staged_sha256`, which
+//! manifests written since 2026-12-02 no longer have (empty then).
 
 use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
@@ -65,7 +67,7 @@ pub enum Record {
         path: String,
         /// Target folder.
         folder: String,
-        /// Staged SHA-256.
+        /// Staged SHA-256 from the manifest (empty for manifests without one).
         sha256: String,
     },
     /// On the server.
@@ -80,7 +82,7 @@ pub enum Record {
         uid: Option<u32>,
         /// `append` or `found`.
         how: String,
-        /// Staged SHA-256.
+        /// SHA-256 of the bytes sent (`append`), or the manifest's (`found`).
         sha256: String,
     },
     /// A UID learned after the APPEND.

@@ -23,6 +23,7 @@ use std::collections::{HashSet, VecDeque};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, FixedOffset};
+use sha2::Digest;
 
 use super::journal::{Record, State};
 use super::matching::{Matcher, Outcome};
@@ -662,6 +663,10 @@ impl Run<'_, '_> {
                         )?;
                         continue;
                     }
+                    // The journal's `stored` carries the SHA-256 of exactly the bytes
+                    // sent (convert no longer writes one into the manifest).
+                    let mut item = item;
+                    item.sha256 = hex::encode(sha2::Sha256::digest(&data));
                     let (flags, dropped, _) = super::append_flags(&item.flags, opts);
                     if !dropped.is_empty() {
                         let mut s = self.stats();

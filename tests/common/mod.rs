@@ -134,6 +134,14 @@ pub fn manifest(user_dir: &Path) -> Vec<Value> {
         .collect()
 }
 
+/// SHA-256 (hex) of the staged file a manifest entry names, read from the tree:
+/// the bytes the server must hold (convert writes no hash of them).
+pub fn staged_sha256(user_dir: &Path, e: &Value) -> String {
+    use sha2::Digest;
+    let path = user_dir.join(e["path"].as_str().expect("a staged entry has a path"));
+    hex::encode(sha2::Sha256::digest(fs::read(&path).unwrap()))
+}
+
 /// Run `convert` with `--json` and return (exit code, report).
 pub fn convert_json(args: &[&std::ffi::OsStr]) -> (i32, Value) {
     let out = mailstage()
