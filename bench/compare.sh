@@ -185,7 +185,9 @@ fi
 eval "$("$shared/tools/imap-testserver" start "$srv")"
 # fresh NAME: an empty ext4 for one timed writer (--fresh-fs), mounted at $work/NAME-fs;
 # prints the directory to write into.
-fresh_gib=$(($(du -sb --apparent-size "$src" | awk '{print $1}') * 4 / 3 / 1073741824 + 1))
+# Sparse, and never small (see bench/convert.sh: a small ext4 has few block groups).
+fresh_gib=$(($(du -sb --apparent-size "$src" | awk '{print $1}') * 4 / 1073741824 + 1))
+((fresh_gib >= 16)) || fresh_gib=16
 fresh() {
     "$bench_dir/freshfs.sh" make "$work/$1.img" "$work/$1-fs" "$fresh_gib"
     printf '%s\n' "$work/$1-fs/$1"

@@ -401,8 +401,11 @@ for n in "${sizes[@]}"; do
         log "generated in $(($(date +%s) - t0)) s: $(<"$src_ok")"
     fi
     tree_bytes=$(du -sb --apparent-size "$src" | awk '{print $1}')
-    # The fresh file system: the tree (CRLF adds ~2 %) plus a third, and 1 GiB.
-    fresh_gib=$((tree_bytes * 4 / 3 / 1073741824 + 1))
+    # The fresh file system: sparse, so its size costs nothing but must not be small:
+    # on a 1 GiB one a 10k convert took 0.81 s of system time against 0.64 s on a
+    # 16 GiB one (fewer block groups for two writers), cp -a 0.50 against 0.46.
+    fresh_gib=$((tree_bytes * 4 / 1073741824 + 1))
+    ((fresh_gib >= 16)) || fresh_gib=16
     files=$(find "$src" -type f | wc -l)
     msg_bytes=0
 
