@@ -15,13 +15,21 @@ for a clean message that is the source in CRLF form), flags_lost and flags_added
 compares with every source flag (what mbsync and the other peers copy). Folders are
 not compared: mailstage maps folder names (e.g. Trash to "Deleted Items").
 """
-import collections, json, sys, datetime
+import collections, datetime, hashlib, json, os, sys
 
 DROPPED = {"\\Deleted", "NonJunk", "$MDNSent", "$NotJunk", "Junk", "$Junk"}
 
 
+def staged_sha256(user_dir, e):
+    """SHA-256 of the staged file: the manifest has no hash of it (convert writes
+    none since 2026-12-02), so it is read from the tree beside the manifest."""
+    with open(os.path.join(user_dir, e["path"]), "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()
+
+
 def main():
     manifest = sys.argv[1]
+    user_dir = os.path.dirname(os.path.abspath(manifest))
     keep_all = "--keep-all-keywords" in sys.argv
     want = collections.Counter()
     want_flags = {}
@@ -37,7 +45,7 @@ def main():
         if not keep_all:
             flags -= DROPPED
         want_flags[key] = flags
-        want_sha.setdefault(key, set()).add(e.get("staged_sha256"))
+        want_sha.setdefault(key, set()).add(staged_sha256(user_dir, e))
     got = collections.Counter()
     got_flags = {}
     got_sha = {}

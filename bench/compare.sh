@@ -223,7 +223,7 @@ settle() {
 
 # wait_quiet: up to --quiet-wait s for other work to use at most half a core.
 wait_quiet() {
-    local waited=0 busy
+    local waited=0 busy=unmeasured
     while ((waited < quiet_wait)); do
         busy=$("${measure[@]}" --busy 2)
         awk -v b="$busy" 'BEGIN { exit !(b > 0.5) }' || return 0
