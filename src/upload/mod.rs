@@ -3,8 +3,10 @@
 //! re-run at any point without ever creating a duplicate.
 //!
 //! The order of work for one user:
-//! 1. index the manifest ([`crate::stage::reader`]), replay the journal
-//!    ([`journal`]), connect and log in;
+//! 1. join the manifest ([`crate::stage::reader`]) and the journal ([`journal`]) on
+//!    disk into each folder's staged messages with their journal state (`survey`'s
+//!    `StagedSet`, as verify and rollback; nothing per message stays in memory),
+//!    connect and log in;
 //! 2. LIST the server's folders and plan every staged folder ([`plan`]); report
 //!    problems (case-only collisions, separators in names) per folder;
 //! 3. create and subscribe the missing folders — all of them before any APPEND, so

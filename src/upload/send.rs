@@ -1,7 +1,10 @@
 //! Uploading one folder on one connection, restartable from the journal at any point.
 //!
 //! 1. Classify every staged message of the folder by its journal state: stored (done),
-//!    uncertain (a `send` without outcome), or to send.
+//!    uncertain (a `send` without outcome), or to send. The folder's messages are read
+//!    from disk in manifest order, [`CHUNK`] at a time, and steps 2-6 are done per
+//!    chunk; the state is the one from before this run with what this run journaled
+//!    since applied (`Book`), so a folder resumed after a reconnect sees it as it is.
 //! 2. STATUS the folder; record its UIDVALIDITY/UIDNEXT before sending (the floor
 //!    below which UIDs are never ours).
 //! 3. Look up the uncertain ones on the server (Message-ID, then INTERNALDATE and
