@@ -274,23 +274,29 @@ impl StagedIndex {
     /// folders), from `folders.json`; they are created on the server too, so the user
     /// finds the folder structure they had.
     pub fn empty_folders(&self) -> Vec<String> {
-        #[derive(serde::Deserialize)]
-        struct F {
-            target: Option<String>,
-            excluded: Option<String>,
-        }
-        let Ok(bytes) = fs::read(self.root.join("folders.json")) else {
-            return Vec::new();
-        };
-        let Ok(list) = serde_json::from_slice::<Vec<F>>(&bytes) else {
-            return Vec::new();
-        };
-        list.into_iter()
-            .filter(|f| f.excluded.is_none())
-            .filter_map(|f| f.target)
-            .filter(|t| !self.folders.contains(t))
-            .collect()
+        empty_folders(&self.root, &self.folders)
     }
+}
+
+/// [`StagedIndex::empty_folders`] of the tree at `root` whose staged messages are in
+/// `folders`.
+pub fn empty_folders(root: &Path, folders: &[String]) -> Vec<String> {
+    #[derive(serde::Deserialize)]
+    struct F {
+        target: Option<String>,
+        excluded: Option<String>,
+    }
+    let Ok(bytes) = fs::read(root.join("folders.json")) else {
+        return Vec::new();
+    };
+    let Ok(list) = serde_json::from_slice::<Vec<F>>(&bytes) else {
+        return Vec::new();
+    };
+    list.into_iter()
+        .filter(|f| f.excluded.is_none())
+        .filter_map(|f| f.target)
+        .filter(|t| !folders.contains(t))
+        .collect()
 }
 
 /// The user trees directly under a staging root: every subdirectory holding a

@@ -314,6 +314,8 @@ pub struct Journal {
     /// Unfinished `protect` records: folder → (UIDVALIDITY, UIDs).
     protects: HashMap<String, (u32, Vec<u32>)>,
     unsynced: bool,
+    /// The last line was cut short (a crash): the file is continued on a new line.
+    torn: bool,
 }
 
 /// Errors of the journal.
@@ -397,6 +399,7 @@ impl Journal {
             created: Default::default(),
             protects: HashMap::new(),
             unsynced: false,
+            torn: false,
         };
         if !create && !path.exists() {
             return Ok(j);
@@ -438,10 +441,48 @@ impl Journal {
                 }
             }
         }
-        if torn && let Some(f) = j.file.as_mut() {
-            f.write_all(b"\n").map_err(io)?;
-        }
+        j.torn = torn;
+        j.continue_torn()?;
         Ok(j)
+    }
+
+    fn continue_torn(&mut self) -> Result<(), JournalError> {
+        if self.torn
+            && let Some(f) = self.file.as_mut()
+        {
+            f.write_all(b"\n").map_err(|source| JournalError::Io {
+                path: self.path.clone(),
+                source,
+            })?;
+            self.torn = false;
+        }
+        Ok(())
+    }
+
+    /// Makes a journal read without `create` one that can be appended to, as
+    /// [`Journal::open`] would have opened it (creating the file if needed), without
+    /// reading it again: `upload` reads the journal before it connects, and creates
+    /// nothing until the server is known to be usable.
+    pub fn make_writable(&mut self) -> Result<(), JournalError> {
+        if self.file.is_some() {
+            return Ok(());
+        }
+        let io = |source| JournalError::Io {
+            path: self.path.clone(),
+            source,
+        };
+        if let Some(dir) = self.path.parent() {
+            fs::create_dir_all(dir).map_err(io)?;
+        }
+        self.file = Some(
+            OpenOptions::new()
+                .create(true)
+                .append(true)
+                .read(true)
+                .open(&self.path)
+                .map_err(io)?,
+        );
+        self.continue_torn()
     }
 
     /// The journal's path.
@@ -713,6 +754,44 @@ mod tests {
         assert_eq!(kept.state("e"), None);
         assert_eq!(streamed.created_folders(), kept.created_folders());
         assert!(streamed.states.is_empty() && !streamed.keep_states);
+    }
+
+    #[test]
+    fn a_journal_read_first_is_made_writable_after_a_torn_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("upload/j.jsonl");
+        // no file: reading creates nothing, making it writable creates it
+        let mut j = Journal::open_streaming::<JournalError>(&p, false, &mut |_, _| Ok(())).unwrap();
+        assert!(!p.exists());
+        j.make_writable().unwrap();
+        j.record(&Record::Flagged { path: "a".into() }).unwrap();
+        drop(j);
+        assert!(p.exists());
+        // a torn last line is continued on a new line, as `open` does
+        let mut f = OpenOptions::new().append(true).open(&p).unwrap();
+        f.write_all(br#"{"ev":"stored","path":"c","fol"#).unwrap();
+        drop(f);
+        let mut seen = Vec::new();
+        let mut j = Journal::open_streaming::<JournalError>(&p, false, &mut |k, c| {
+            seen.push((k, c));
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(seen, [(key("a"), Change::Flagged)]);
+        j.make_writable().unwrap();
+        j.make_writable().unwrap();
+        j.record(&Record::Send {
+            path: "b".into(),
+            folder: "Inbox".into(),
+            sha256: "00".into(),
+        })
+        .unwrap();
+        drop(j);
+        let j = Journal::read_only(&p).unwrap();
+        assert_eq!(j.state("b"), Some(State::Uncertain));
+        assert_eq!(j.state("c"), None);
+        let text = fs::read_to_string(&p).unwrap();
+        assert_eq!(text.lines().count(), 3, "{text}");
     }
 
     #[test]

@@ -212,6 +212,8 @@ pub(super) struct ItemView<'a> {
     pub(super) message_id: Option<&'a str>,
     /// Manifest flags, encoded ([`Enc::strs`]).
     pub(super) flags: &'a [u8],
+    /// Staged SHA-256 (hex), empty when the manifest has none.
+    pub(super) sha256: &'a str,
 }
 
 impl<'a> ItemView<'a> {
@@ -227,12 +229,13 @@ impl<'a> ItemView<'a> {
         path: &str,
         message_id: Option<&str>,
         flags: &[String],
+        sha256: &str,
     ) {
         e.clear().u32(ord).u32(folder).u128(key);
         put_state(e, None);
         e.u64(size);
         put_date(e, date);
-        e.str(path).opt_str(message_id).strs(flags);
+        e.str(path).opt_str(message_id).strs(flags).str(sha256);
     }
 
     /// Sets the journal state in an encoded record.
@@ -252,6 +255,7 @@ impl<'a> ItemView<'a> {
         let path = d.str()?;
         let message_id = d.opt_str()?;
         let (flags, _) = d.strs_raw()?;
+        let sha256 = d.str()?;
         Ok(ItemView {
             ord,
             folder,
@@ -262,6 +266,7 @@ impl<'a> ItemView<'a> {
             path,
             message_id,
             flags,
+            sha256,
         })
     }
 }
@@ -943,6 +948,7 @@ impl Matcher {
             &item.path,
             item.message_id.as_deref(),
             &item.flags,
+            &item.sha256,
         );
         self.push_item(&e.buf, juid)
     }
@@ -1249,6 +1255,7 @@ mod tests {
             &item.path,
             item.message_id.as_deref(),
             &item.flags,
+            &item.sha256,
         );
         ItemView::set_state(&mut e.buf, state);
         e.buf

@@ -3,8 +3,10 @@
 //! re-run at any point without ever creating a duplicate.
 //!
 //! The order of work for one user:
-//! 1. index the manifest ([`crate::stage::reader`]), replay the journal
-//!    ([`journal`]), connect and log in;
+//! 1. join the manifest ([`crate::stage::reader`]) and the journal ([`journal`]) on
+//!    disk into each folder's staged messages with their journal state (`survey`'s
+//!    `StagedSet`, as verify and rollback; nothing per message stays in memory),
+//!    connect and log in;
 //! 2. LIST the server's folders and plan every staged folder ([`plan`]); report
 //!    problems (case-only collisions, separators in names) per folder;
 //! 3. create and subscribe the missing folders — all of them before any APPEND, so
@@ -43,9 +45,11 @@ use serde::Serialize;
 
 use crate::imap::{self, ImapError, ServerConfig};
 use crate::progress::Progress;
-use crate::stage::reader::{self, ReadError, StagedIndex};
+use crate::stage::reader::{self, ReadError};
 use journal::{Journal, JournalError, Record};
 use plan::FolderPlan;
+use spill::{Enc, Spill};
+use survey::StagedSet;
 
 /// Keywords dropped unless the admin keeps them: client-side state that Exchange would
 /// show as a category on every message (EXCHANGE.md: `$MDNSent` shows as a category).
@@ -204,17 +208,45 @@ struct Stats {
     abandoned: Vec<(String, String)>,
 }
 
+/// The journal, and what this run recorded about messages, by folder.
+///
+/// The journal keeps no per-message states in memory ([`Journal::open_streaming`]):
+/// the states from before this run are in the [`StagedSet`], and the changes this
+/// run makes go to `changes` too (on disk, in the bucket of the folder they are
+/// about), so that a folder visited again after a lost connection, and the end of a
+/// folder (late copies), see the state the journal has now.
+struct Book {
+    journal: Journal,
+    changes: Spill,
+}
+
+impl Book {
+    /// Appends `rec`, about a message of `folder` if it is about a message.
+    fn record(&mut self, folder: u32, rec: &Record) -> Result<(), UploadError> {
+        self.journal.record(rec)?;
+        if let Some((path, change)) = rec.change() {
+            let mut e = Enc::default();
+            survey::encode_change(&mut e, journal::key(path), change);
+            self.changes.push(folder as usize, &e.buf)?;
+        }
+        Ok(())
+    }
+}
+
 /// Everything the connections of one user share.
 struct Ctx<'a> {
-    index: &'a StagedIndex,
+    /// The staged messages with their journal states from before this run.
+    set: &'a StagedSet,
+    /// The user's staging directory.
+    root: &'a Path,
     opts: &'a UploadOptions,
-    journal: Mutex<Journal>,
+    journal: Mutex<Book>,
     stats: Mutex<Stats>,
     progress: Progress,
-    /// Per staged folder: its plan (index as in `index.folders`).
+    /// Per staged folder: its plan (index as in `set.folders`, then the empty ones).
     plans: Vec<FolderPlan>,
-    /// Per staged folder: its messages (indexes into `index.slots`).
-    by_folder: Vec<Vec<u32>>,
+    /// Per staged folder: its staged messages (with those upload cannot send).
+    messages: Vec<u64>,
     /// Folders where a message was sent again after a lookup did not find it.
     resent: Mutex<HashSet<u32>>,
     /// Folders already recorded with a `folder` record in this session.
@@ -246,14 +278,17 @@ pub fn journal_path(staging: &Path, host: &str, mailbox: &str) -> PathBuf {
 pub fn upload(staging: &Path, opts: &UploadOptions) -> Result<UploadReport, UploadError> {
     let started = Instant::now();
     let _lock = reader::lock(staging)?;
-    let index = StagedIndex::open(staging)?;
     let server = opts.server.address();
     let jpath = journal_path(staging, &opts.server.host, &opts.mailbox);
+    // Read only: nothing is created before the server is known to be usable.
+    let (set, mut journal) = StagedSet::open(staging, &jpath, false, |s| {
+        matches!(s, Some(journal::State::Stored { .. }))
+    })?;
     let mut report = UploadReport {
         staging: staging.to_path_buf(),
         server: server.clone(),
         mailbox: opts.mailbox.clone(),
-        staged: index.slots.len() as u64,
+        staged: set.staged,
         journal: jpath.clone(),
         dry_run: opts.dry_run,
         ..Default::default()
@@ -261,18 +296,18 @@ pub fn upload(staging: &Path, opts: &UploadOptions) -> Result<UploadReport, Uplo
 
     let mut conn = imap::connect(&opts.server)?;
     // Folders: staged ones plus empty source folders, minus excluded.
-    let mut by_folder: Vec<Vec<u32>> = vec![Vec::new(); index.folders.len()];
-    for (i, s) in index.slots.iter().enumerate() {
-        by_folder[s.folder as usize].push(i as u32);
+    let mut messages: Vec<u64> = set.counts.iter().map(|c| c.items).collect();
+    for (f, _) in &set.invalid {
+        messages[*f as usize] += 1;
     }
-    let mut names = index.folders.clone();
-    names.extend(index.empty_folders());
-    by_folder.resize(names.len(), Vec::new());
+    let mut names = set.folders.clone();
+    names.extend(reader::empty_folders(staging, &set.folders));
+    messages.resize(names.len(), 0);
 
     let (mut plans, _) = survey::plan_folders(&mut conn, &names, opts)?;
     for (i, p) in plans.iter().enumerate() {
         if matches!(p, FolderPlan::Problem(e) if e == survey::EXCLUDED) {
-            report.skipped += by_folder[i].len() as u64;
+            report.skipped += messages[i];
         }
     }
     let subscribed: HashSet<Vec<u8>> = conn
@@ -285,12 +320,8 @@ pub fn upload(staging: &Path, opts: &UploadOptions) -> Result<UploadReport, Uplo
     // Create (and subscribe) before any APPEND.
     let mut created = HashSet::new();
     let mut made: HashSet<Vec<u8>> = HashSet::new();
-    let mut journal = if opts.dry_run {
-        Journal::read_only(&jpath)?
-    } else {
-        Journal::open(&jpath)?
-    };
     if !opts.dry_run {
+        journal.make_writable()?;
         journal.record(&Record::Session {
             time: chrono::Utc::now().to_rfc3339(),
             server: server.clone(),
@@ -370,7 +401,7 @@ pub fn upload(staging: &Path, opts: &UploadOptions) -> Result<UploadReport, Uplo
         report.folders.push(FolderReport {
             folder: name.clone(),
             server_folder,
-            messages: by_folder[i].len() as u64,
+            messages: messages[i],
             created: created.contains(&(i as u32)),
             problem,
             note,
@@ -379,38 +410,38 @@ pub fn upload(staging: &Path, opts: &UploadOptions) -> Result<UploadReport, Uplo
 
     if opts.dry_run {
         // What would be sent: everything the journal does not have as stored.
-        for (i, slots) in by_folder.iter().enumerate() {
+        for (i, n) in messages.iter().enumerate() {
             if !matches!(plans[i], FolderPlan::Go { .. }) {
                 continue;
             }
-            for &s in slots {
-                let e = index.entry(&index.slots[s as usize])?;
-                match journal.state(e.path.as_deref().unwrap_or("")) {
-                    Some(journal::State::Stored { .. }) => report.already_present += 1,
-                    _ => report.uploaded += 1,
-                }
-            }
+            let stored = set.counts.get(i).map_or(0, |c| c.kept);
+            report.already_present += stored;
+            report.uploaded += n - stored;
         }
         conn.logout();
         report.seconds = started.elapsed().as_secs_f64();
         return Ok(report);
     }
 
-    let total_bytes = index.staged_bytes;
+    let total_bytes = set.staged_bytes;
     let progress = Progress::new(
         &format!("upload {}", opts.mailbox),
-        index.slots.len() as u64,
+        set.staged,
         total_bytes,
         opts.progress,
     );
     let ctx = Ctx {
-        index: &index,
+        set: &set,
+        root: staging,
         opts,
-        journal: Mutex::new(journal),
+        journal: Mutex::new(Book {
+            journal,
+            changes: Spill::new(names.len()),
+        }),
         stats: Mutex::new(Stats::default()),
         progress,
         plans,
-        by_folder,
+        messages,
         folder_recorded: Mutex::new(HashSet::new()),
         resent: Mutex::new(HashSet::new()),
     };
@@ -419,7 +450,7 @@ pub fn upload(staging: &Path, opts: &UploadOptions) -> Result<UploadReport, Uplo
     let mut order: Vec<u32> = (0..names.len() as u32)
         .filter(|&i| matches!(ctx.plans[i as usize], FolderPlan::Go { .. }))
         .collect();
-    order.sort_by_key(|&i| std::cmp::Reverse(ctx.by_folder[i as usize].len()));
+    order.sort_by_key(|&i| std::cmp::Reverse(ctx.messages[i as usize]));
     let queue = Mutex::new(
         order
             .into_iter()
@@ -452,8 +483,8 @@ pub fn upload(staging: &Path, opts: &UploadOptions) -> Result<UploadReport, Uplo
     if let Some(e) = fatal.into_inner().ok().flatten() {
         return Err(e);
     }
-    let mut journal = ctx.journal.into_inner().unwrap_or_else(|p| p.into_inner());
-    journal.sync()?;
+    let mut book = ctx.journal.into_inner().unwrap_or_else(|p| p.into_inner());
+    book.journal.sync()?;
     let stats = ctx.stats.into_inner().unwrap_or_else(|p| p.into_inner());
     report.uploaded = stats.uploaded;
     report.uploaded_bytes = stats.uploaded_bytes;
@@ -567,8 +598,14 @@ fn give_up(ctx: &Ctx<'_>, folder: u32, e: &ImapError) {
 }
 
 impl Ctx<'_> {
+    /// Reads the staged message file at `rel` (a manifest `path`).
+    fn message(&self, rel: &str) -> Result<Vec<u8>, ReadError> {
+        let path = self.root.join(rel);
+        std::fs::read(&path).map_err(|source| ReadError::Io { path, source })
+    }
+
     fn index_folder_name(&self, folder: u32) -> String {
-        self.index
+        self.set
             .folders
             .get(folder as usize)
             .cloned()

@@ -1,7 +1,10 @@
 //! Uploading one folder on one connection, restartable from the journal at any point.
 //!
 //! 1. Classify every staged message of the folder by its journal state: stored (done),
-//!    uncertain (a `send` without outcome), or to send.
+//!    uncertain (a `send` without outcome), or to send. The folder's messages are read
+//!    from disk in manifest order, [`CHUNK`] at a time, and steps 2-6 are done per
+//!    chunk; the state is the one from before this run with what this run journaled
+//!    since applied (`Book`), so a folder resumed after a reconnect sees it as it is.
 //! 2. STATUS the folder; record its UIDVALIDITY/UIDNEXT before sending (the floor
 //!    below which UIDs are never ours).
 //! 3. Look up the uncertain ones on the server (Message-ID, then INTERNALDATE and
@@ -19,18 +22,18 @@
 //! A connection error at any step returns to the caller, which reconnects and calls
 //! [`upload_folder`] again: the journal is the state.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, FixedOffset};
 use sha2::Digest;
 
-use super::journal::{Record, State};
-use super::matching::{Matcher, Outcome};
+use super::journal::{Record, State, next_state};
+use super::matching::{ItemView, Matcher, Outcome};
 use super::plan::FolderPlan;
+use super::spill::{Sorted, SpillError, strs_of};
 use super::{Ctx, Failure, UploadError};
 use crate::imap::{self, AppendItem, Connection, FetchedMeta, Sent, Status};
-use crate::stage::Entry;
 
 /// Literals above this size are synchronizing: the server can refuse the size before
 /// the bytes are sent.
@@ -70,16 +73,91 @@ pub(super) struct Item {
     pub(super) flags: Vec<String>,
 }
 
-pub(super) fn item_of(e: &Entry) -> Option<Item> {
-    Some(Item {
-        path: e.path.clone()?,
-        sha256: e.staged_sha256.clone().unwrap_or_default(),
-        message_id: e.message_id.clone(),
-        date: DateTime::parse_from_rfc3339(&e.internal_date).ok()?,
-        size: e.size,
-        flagged: e.flags.iter().any(|f| f.eq_ignore_ascii_case("\\Flagged")),
-        flags: e.flags.clone(),
+fn item_of_view(v: &ItemView<'_>) -> Result<Item, SpillError> {
+    let flags = strs_of(v.flags)?;
+    Ok(Item {
+        path: v.path.to_owned(),
+        sha256: v.sha256.to_owned(),
+        message_id: v.message_id.map(str::to_owned),
+        date: v.date,
+        size: v.size,
+        flagged: flags.iter().any(|f| f.eq_ignore_ascii_case("\\Flagged")),
+        flags,
     })
+}
+
+/// One staged message of the folder with its journal state now.
+struct Msg {
+    /// Its place in the folder (manifest order).
+    ord: u32,
+    item: Item,
+    state: Option<State>,
+}
+
+/// The records ([`ItemView`]) of `folder`'s staged messages, to be read back in
+/// manifest order a chunk at a time.
+fn folder_sorted(ctx: &Ctx<'_>, folder: u32) -> Result<Sorted, UploadError> {
+    let f = folder as usize;
+    let n = ctx.set.counts.get(f).map_or(0, |c| c.items);
+    let mut sorted = Sorted::new(n, CHUNK as u64);
+    if f < ctx.set.counts.len() {
+        ctx.set
+            .read_folder(f, |r, v| Ok(sorted.push(u64::from(v.ord), 0, r)?))?;
+    }
+    Ok(sorted)
+}
+
+/// Calls `each` with the messages of `folder` (`sorted`: [`folder_sorted`]) in
+/// manifest order, [`CHUNK`] at a time, each with its journal state now: the state
+/// from before this run ([`super::survey::StagedSet`]) and what this run recorded
+/// about it since ([`super::Book`]).
+fn for_each_chunk(
+    ctx: &Ctx<'_>,
+    folder: u32,
+    sorted: &Sorted,
+    mut each: impl FnMut(Vec<Msg>) -> Result<(), UploadError>,
+) -> Result<(), UploadError> {
+    let mut chunk: Vec<(u128, Msg)> = Vec::with_capacity(CHUNK);
+    let mut flush = |chunk: &mut Vec<(u128, Msg)>| -> Result<(), UploadError> {
+        if chunk.is_empty() {
+            return Ok(());
+        }
+        {
+            let book = ctx.journal.lock().unwrap_or_else(|p| p.into_inner());
+            if book.changes.count(folder as usize) > 0 {
+                let at: HashMap<u128, usize> = chunk
+                    .iter()
+                    .enumerate()
+                    .map(|(i, (k, _))| (*k, i))
+                    .collect();
+                book.changes.read::<UploadError>(folder as usize, |r| {
+                    let (k, c) = super::survey::decode_change(r)?;
+                    if let Some(&i) = at.get(&k) {
+                        let m = &mut chunk[i].1;
+                        m.state = next_state(m.state, c);
+                    }
+                    Ok(())
+                })?;
+            }
+        }
+        each(chunk.drain(..).map(|(_, m)| m).collect())
+    };
+    sorted.read::<UploadError>(|r| {
+        let v = ItemView::decode(r)?;
+        chunk.push((
+            v.key,
+            Msg {
+                ord: v.ord,
+                item: item_of_view(&v)?,
+                state: v.state,
+            },
+        ));
+        if chunk.len() == CHUNK {
+            flush(&mut chunk)?;
+        }
+        Ok(())
+    })?;
+    flush(&mut chunk)
 }
 
 struct Run<'c, 'a> {
@@ -105,7 +183,7 @@ pub(super) fn upload_folder(
         ctx,
         folder,
         name: ctx
-            .index
+            .set
             .folders
             .get(folder as usize)
             .cloned()
@@ -119,7 +197,7 @@ pub(super) fn upload_folder(
 }
 
 impl Run<'_, '_> {
-    fn journal(&self) -> std::sync::MutexGuard<'_, super::journal::Journal> {
+    fn journal(&self) -> std::sync::MutexGuard<'_, super::Book> {
         self.ctx.journal.lock().unwrap_or_else(|p| p.into_inner())
     }
 
@@ -134,54 +212,55 @@ impl Run<'_, '_> {
     }
 
     fn go(&mut self, conn: &mut Connection) -> Result<(), UploadError> {
-        let slots = &self.ctx.by_folder[self.folder as usize];
+        let ctx = self.ctx;
+        let folder = self.folder;
         let first_visit = {
-            let mut seen = self
-                .ctx
+            let mut seen = ctx
                 .folder_recorded
                 .lock()
                 .unwrap_or_else(|p| p.into_inner());
-            seen.insert(self.folder)
+            seen.insert(folder)
         };
+        if first_visit {
+            for (_, path) in ctx.set.invalid.iter().filter(|(f, _)| *f == folder) {
+                self.fail_local(
+                    path,
+                    "manifest entry without path or with an unreadable internal_date",
+                )?;
+            }
+        }
+        let sorted = folder_sorted(ctx, folder)?;
         let info = conn.status(&self.wire)?;
         let validity = info.uidvalidity;
 
         // 0. the UIDs the journal gives this folder's messages: never claimed twice
         let mut claimed: HashSet<u32> = HashSet::new();
-        for &s in slots {
-            let e = self.ctx.index.entry(&self.ctx.index.slots[s as usize])?;
-            if let Some(path) = &e.path
-                && let Some(State::Stored {
+        for_each_chunk(ctx, folder, &sorted, |chunk| {
+            for m in chunk {
+                if let Some(State::Stored {
                     uidvalidity,
                     uid: Some(u),
                     ..
-                }) = self.journal().state(path)
-                && uidvalidity == validity
-            {
-                claimed.insert(u);
+                }) = m.state
+                    && uidvalidity == validity
+                {
+                    claimed.insert(u);
+                }
             }
-        }
+            Ok(())
+        })?;
         let mut floor: Option<u32> = None;
         let mut selected = false;
         // Chunks keep memory independent of the folder's size: only one chunk's
-        // messages are held at a time.
-        for chunk in slots.chunks(CHUNK) {
+        // messages are held at a time, read in manifest order from disk.
+        for_each_chunk(ctx, folder, &sorted, |chunk| {
             // 1. classify
             let mut todo: Vec<Item> = Vec::new();
             let mut uncertain: Vec<Item> = Vec::new();
             let mut need_uid: Vec<Item> = Vec::new();
             let mut need_flag: Vec<(Item, u32)> = Vec::new();
             let mut already = 0u64;
-            for &s in chunk {
-                let e = self.ctx.index.entry(&self.ctx.index.slots[s as usize])?;
-                let Some(item) = item_of(&e) else {
-                    self.fail_local(
-                        &e,
-                        "manifest entry without path or with an unreadable internal_date",
-                    )?;
-                    continue;
-                };
-                let state = self.journal().state(&item.path);
+            for Msg { item, state, .. } in chunk {
                 match state {
                     // refused earlier in this run: not again until the next run
                     Some(State::Failed) if self.failed_this_run(&item.path) => {}
@@ -215,14 +294,14 @@ impl Run<'_, '_> {
             }
             if already > 0 {
                 self.stats().already += already;
-                self.ctx.progress.inc(already);
+                ctx.progress.inc(already);
             }
             if todo.is_empty()
                 && uncertain.is_empty()
                 && need_uid.is_empty()
                 && need_flag.is_empty()
             {
-                continue;
+                return Ok(());
             }
 
             // 2. the floor, recorded before the first send of this session
@@ -230,18 +309,21 @@ impl Run<'_, '_> {
                 Some(f) => f,
                 None => {
                     let mut j = self.journal();
-                    if j.floor(&self.name, validity).is_none() || first_visit {
-                        j.record(&Record::Folder {
-                            folder: self.name.clone(),
-                            server_folder: super::plan::display_name(&self.wire),
-                            uidvalidity: validity,
-                            uidnext: info.uidnext.max(1),
-                        })?;
+                    if j.journal.floor(&self.name, validity).is_none() || first_visit {
+                        j.record(
+                            folder,
+                            &Record::Folder {
+                                folder: self.name.clone(),
+                                server_folder: super::plan::display_name(&self.wire),
+                                uidvalidity: validity,
+                                uidnext: info.uidnext.max(1),
+                            },
+                        )?;
                     }
                     // UIDs from before mailstage's first send are never claimed. With
                     // no record for this UIDVALIDITY (the folder was recreated) every
                     // UID may be ours.
-                    let f = j.floor(&self.name, validity).unwrap_or(1);
+                    let f = j.journal.floor(&self.name, validity).unwrap_or(1);
                     drop(j);
                     floor = Some(f);
                     f
@@ -257,16 +339,19 @@ impl Run<'_, '_> {
                     match uid {
                         Some(u) => {
                             claimed.insert(u);
-                            self.journal().record(&Record::Stored {
-                                path: item.path.clone(),
-                                folder: self.name.clone(),
-                                uidvalidity: validity,
-                                uid: Some(u),
-                                how: "found".into(),
-                                sha256: item.sha256.clone(),
-                            })?;
+                            self.journal().record(
+                                folder,
+                                &Record::Stored {
+                                    path: item.path.clone(),
+                                    folder: self.name.clone(),
+                                    uidvalidity: validity,
+                                    uid: Some(u),
+                                    how: "found".into(),
+                                    sha256: item.sha256.clone(),
+                                },
+                            )?;
                             self.stats().found += 1;
-                            self.ctx.progress.inc(1);
+                            ctx.progress.inc(1);
                             self.progressed = true;
                             if item.flagged {
                                 need_flag.push((item, u));
@@ -274,11 +359,10 @@ impl Run<'_, '_> {
                         }
                         None => {
                             // sent again below: look for a late copy of it at the end
-                            self.ctx
-                                .resent
+                            ctx.resent
                                 .lock()
                                 .unwrap_or_else(|p| p.into_inner())
-                                .insert(self.folder);
+                                .insert(folder);
                             todo.push(item);
                         }
                     }
@@ -320,11 +404,14 @@ impl Run<'_, '_> {
                 for (item, uid) in need_uid.into_iter().zip(uids) {
                     if let Some(u) = uid {
                         claimed.insert(u);
-                        self.journal().record(&Record::Uid {
-                            path: item.path.clone(),
-                            uidvalidity: validity,
-                            uid: u,
-                        })?;
+                        self.journal().record(
+                            folder,
+                            &Record::Uid {
+                                path: item.path.clone(),
+                                uidvalidity: validity,
+                                uid: u,
+                            },
+                        )?;
                         if item.flagged {
                             need_flag.push((item, u));
                         }
@@ -342,27 +429,30 @@ impl Run<'_, '_> {
                     conn.uid_store(&imap::proto::format_uid_set(&uids), &["\\Flagged"], false)?;
                     let mut j = self.journal();
                     for (item, _) in chunk {
-                        j.record(&Record::Flagged {
-                            path: item.path.clone(),
-                        })?;
+                        j.record(
+                            folder,
+                            &Record::Flagged {
+                                path: item.path.clone(),
+                            },
+                        )?;
                     }
                     drop(j);
                     self.stats().flagged += chunk.len() as u64;
                 }
             }
-        }
+            Ok(())
+        })?;
         let floor = floor.unwrap_or(1);
 
         // 7. a message sent again after a lookup missed it may have been committed
         // by the dead session after all: remove such extra copies now
-        let resent = self
-            .ctx
+        let resent = ctx
             .resent
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .contains(&self.folder);
+            .contains(&folder);
         if resent {
-            self.remove_late_copies(conn, floor, validity)?;
+            self.remove_late_copies(conn, &sorted, floor, validity)?;
         }
         Ok(())
     }
@@ -373,6 +463,7 @@ impl Run<'_, '_> {
     fn remove_late_copies(
         &mut self,
         conn: &mut Connection,
+        sorted: &Sorted,
         floor: u32,
         validity: u32,
     ) -> Result<(), UploadError> {
@@ -380,23 +471,25 @@ impl Run<'_, '_> {
         if info.uidvalidity != validity {
             return Ok(());
         }
-        let slots = &self.ctx.by_folder[self.folder as usize];
-        let mut m = Matcher::new((slots.len() as u64).max(u64::from(info.messages)));
+        let ctx = self.ctx;
+        let n = ctx.messages.get(self.folder as usize).copied().unwrap_or(0);
+        let mut m = Matcher::new(n.max(u64::from(info.messages)));
         // fetched even when EXISTS said 0, as verify does: a server may leave it out
         super::survey::fetch_into(conn, floor, info.messages.max(1), &mut m)?;
-        for &s in slots {
-            let e = self.ctx.index.entry(&self.ctx.index.slots[s as usize])?;
-            let Some(item) = item_of(&e) else { continue };
-            if let Some(State::Stored {
-                uidvalidity,
-                uid: Some(u),
-                ..
-            }) = self.journal().state(&item.path)
-                && uidvalidity == validity
-            {
-                m.push_staged(s, &item, Some(u))?;
+        for_each_chunk(ctx, self.folder, sorted, |chunk| {
+            for Msg { ord, item, state } in chunk {
+                if let Some(State::Stored {
+                    uidvalidity,
+                    uid: Some(u),
+                    ..
+                }) = state
+                    && uidvalidity == validity
+                {
+                    m.push_staged(ord, &item, Some(u))?;
+                }
             }
-        }
+            Ok(())
+        })?;
         let mut extra = super::survey::UidList::new(u64::from(info.messages));
         m.run::<UploadError>(true, floor, |o| {
             if let Outcome::Duplicate { metas, i, .. } = o {
@@ -407,12 +500,12 @@ impl Run<'_, '_> {
         if extra.len() == 0 {
             return Ok(());
         }
-        let ctx = self.ctx;
         let mut rec = |r: &Record, sync: bool| {
             let mut j = ctx.journal.lock().unwrap_or_else(|p| p.into_inner());
-            j.record(r)?;
+            // folder records, about no message: nothing for `Book::changes`
+            j.journal.record(r)?;
             if sync {
-                j.sync()?;
+                j.journal.sync()?;
             }
             Ok(())
         };
@@ -466,13 +559,16 @@ impl Run<'_, '_> {
         }
     }
 
-    fn fail_local(&self, e: &Entry, reason: &str) -> Result<(), UploadError> {
-        let path = e.path.clone().unwrap_or_else(|| e.source.clone());
-        self.journal().record(&Record::Failed {
-            path: path.clone(),
-            folder: self.name.clone(),
-            reason: reason.to_owned(),
-        })?;
+    fn fail_local(&self, path: &str, reason: &str) -> Result<(), UploadError> {
+        let path = path.to_owned();
+        self.journal().record(
+            self.folder,
+            &Record::Failed {
+                path: path.clone(),
+                folder: self.name.clone(),
+                reason: reason.to_owned(),
+            },
+        )?;
         let mut st = self.stats();
         st.failed_keys.insert(super::journal::key(&path));
         st.failed.push(Failure {
@@ -484,11 +580,14 @@ impl Run<'_, '_> {
     }
 
     fn fail(&self, item: &Item, reason: String) -> Result<(), UploadError> {
-        self.journal().record(&Record::Failed {
-            path: item.path.clone(),
-            folder: self.name.clone(),
-            reason: reason.clone(),
-        })?;
+        self.journal().record(
+            self.folder,
+            &Record::Failed {
+                path: item.path.clone(),
+                folder: self.name.clone(),
+                reason: reason.clone(),
+            },
+        )?;
         let mut st = self.stats();
         st.failed_keys.insert(super::journal::key(&item.path));
         st.failed.push(Failure {
@@ -614,14 +713,17 @@ impl Run<'_, '_> {
                     let batch = (window / 2).clamp(1, INTENT_BATCH);
                     for (item, _) in queue.iter().take(batch) {
                         if intended.insert(item.path.clone()) {
-                            j.record(&Record::Send {
-                                path: item.path.clone(),
-                                folder: self.name.clone(),
-                                sha256: item.sha256.clone(),
-                            })?;
+                            j.record(
+                                self.folder,
+                                &Record::Send {
+                                    path: item.path.clone(),
+                                    folder: self.name.clone(),
+                                    sha256: item.sha256.clone(),
+                                },
+                            )?;
                         }
                     }
-                    j.sync()?;
+                    j.journal.sync()?;
                 }
                 let mut group: Vec<(Item, Vec<u8>, Vec<String>)> = Vec::new();
                 let mut group_bytes = 0usize;
@@ -647,7 +749,7 @@ impl Run<'_, '_> {
                         )?;
                         continue;
                     }
-                    let data = match self.ctx.index.message(&item.path) {
+                    let data = match self.ctx.message(&item.path) {
                         Ok(d) => d,
                         Err(e) => {
                             self.fail(&item, format!("cannot read the staged file: {e}"))?;
@@ -779,14 +881,17 @@ impl Run<'_, '_> {
                     Some((v, u)) => (*v, Some(u[k])),
                     None => (validity, None),
                 };
-                j.record(&Record::Stored {
-                    path: item.path.clone(),
-                    folder: self.name.clone(),
-                    uidvalidity: v,
-                    uid,
-                    how: "append".into(),
-                    sha256: item.sha256.clone(),
-                })?;
+                j.record(
+                    self.folder,
+                    &Record::Stored {
+                        path: item.path.clone(),
+                        folder: self.name.clone(),
+                        uidvalidity: v,
+                        uid,
+                        how: "append".into(),
+                        sha256: item.sha256.clone(),
+                    },
+                )?;
                 n_bytes += item.size;
                 stored.push((item, uid));
             }

@@ -1,4 +1,4 @@
-//! Temporary storage for `verify` and `rollback`: records appended to numbered
+//! Temporary storage for `upload`, `verify` and `rollback`: records appended to numbered
 //! buckets and read back one bucket at a time, so that a mailbox of any size is
 //! worked through in pieces whose size does not depend on the message count (see
 //! `survey`, "Bounded pieces").
@@ -25,7 +25,7 @@ const READ_BUF: usize = 64 * 1024;
 /// A temporary file could not be created, written or read back.
 #[derive(Debug, thiserror::Error)]
 #[error(
-    "temporary file (verify and rollback work through a mailbox in pieces there; $TMPDIR sets where): {0}"
+    "temporary file (upload, verify and rollback work through a mailbox in pieces there; $TMPDIR sets where): {0}"
 )]
 pub struct SpillError(#[from] io::Error);
 

@@ -217,10 +217,13 @@ pub(super) struct StagedSet {
     pub(super) staged_bytes: u64,
     /// Per folder.
     pub(super) counts: Vec<FolderCount>,
+    /// Staged entries upload cannot send (no path, or an unreadable internal date):
+    /// folder and path (or source). Not in `counts` nor in the folders' records.
+    pub(super) invalid: Vec<(u32, String)>,
     by_folder: Spill,
 }
 
-fn encode_change(e: &mut Enc, key: u128, c: Change) {
+pub(super) fn encode_change(e: &mut Enc, key: u128, c: Change) {
     let (tag, v, uid) = match c {
         Change::Send => (0, 0, None),
         Change::Stored { uidvalidity, uid } => (1, uidvalidity, uid),
@@ -238,7 +241,7 @@ fn encode_change(e: &mut Enc, key: u128, c: Change) {
         .u32(uid.unwrap_or(0));
 }
 
-fn decode_change(rec: &[u8]) -> Result<(u128, Change), SpillError> {
+pub(super) fn decode_change(rec: &[u8]) -> Result<(u128, Change), SpillError> {
     let mut d = Dec(rec);
     let (key, tag, v, has, uid) = (d.u128()?, d.u8()?, d.u32()?, d.u8()?, d.u32()?);
     let uid = (has != 0).then_some(uid);
@@ -283,12 +286,14 @@ impl StagedSet {
         let mut enc = Enc::default();
         // per folder, the next message's place in it (manifest order)
         let mut ranks: Vec<u32> = Vec::new();
+        let mut invalid = Vec::new();
         let summary = reader::scan_staged::<UploadError>(root, |folder, e| {
-            // what upload's `item_of` accepts
+            // what upload sends
             let (Some(path), Ok(date)) = (
                 e.path.as_deref(),
                 DateTime::parse_from_rfc3339(&e.internal_date),
             ) else {
+                invalid.push((folder, e.path.clone().unwrap_or_else(|| e.source.clone())));
                 return Ok(());
             };
             let key = journal::key(path);
@@ -306,6 +311,7 @@ impl StagedSet {
                 path,
                 e.message_id.as_deref(),
                 &e.flags,
+                e.staged_sha256.as_deref().unwrap_or_default(),
             );
             // counted by messages, like everything per message here
             *rank += 1;
@@ -347,6 +353,7 @@ impl StagedSet {
                 staged: summary.staged,
                 staged_bytes: summary.staged_bytes,
                 counts,
+                invalid,
                 by_folder,
             },
             journal,
