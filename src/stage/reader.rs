@@ -83,26 +83,17 @@ pub struct ManifestSummary {
     pub staged_bytes: u64,
 }
 
-/// Calls `each(folder, entry)` for every staged entry of `root`'s manifest, in file
-/// order, with `folder` its index into [`ManifestSummary::folders`]. Each line is
-/// parsed once and nothing is kept per message: `verify` and `rollback` keep what
-/// they need on disk. A line that [`StagedIndex::open`] accepts but that
-/// [`StagedIndex::entry`] would not parse (a staged line) is the same error here.
-pub fn scan_staged<E: From<ReadError>>(
+/// Opens `root`'s manifest and calls `each(offset, line)` for every line that is not
+/// blank, in file order (`line` with its newline, `offset` its first byte). The one
+/// line walk of [`scan_staged`] and [`StagedIndex::open`].
+fn walk_lines<E: From<ReadError>>(
     root: &Path,
-    mut each: impl FnMut(u32, Entry) -> Result<(), E>,
-) -> Result<ManifestSummary, E> {
+    file: &File,
+    capacity: usize,
+    mut each: impl FnMut(u64, &[u8]) -> Result<(), E>,
+) -> Result<(), E> {
     let path = root.join(MANIFEST);
-    let file = match File::open(&path) {
-        Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Err(ReadError::NotStaging(root.to_path_buf()).into());
-        }
-        Err(source) => return Err(ReadError::Io { path, source }.into()),
-    };
-    let mut out = ManifestSummary::default();
-    let mut folder_ids: HashMap<String, u32> = HashMap::new();
-    let mut r = BufReader::with_capacity(128 << 10, file);
+    let mut r = BufReader::with_capacity(capacity, file);
     let mut line = Vec::new();
     let mut offset = 0u64;
     loop {
@@ -114,13 +105,62 @@ pub fn scan_staged<E: From<ReadError>>(
                 source,
             })?;
         if n == 0 {
-            return Ok(out);
+            return Ok(());
         }
         let here = offset;
         offset += n as u64;
-        if line.iter().all(u8::is_ascii_whitespace) {
-            continue;
+        if !line.iter().all(u8::is_ascii_whitespace) {
+            each(here, &line)?;
         }
+    }
+}
+
+/// Opens `root`'s manifest; a missing one means `root` is no staging directory.
+fn open_manifest(root: &Path) -> Result<File, ReadError> {
+    let path = root.join(MANIFEST);
+    match File::open(&path) {
+        Ok(f) => Ok(f),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            Err(ReadError::NotStaging(root.to_path_buf()))
+        }
+        Err(source) => Err(ReadError::Io { path, source }),
+    }
+}
+
+/// Target folders numbered in the order of their first staged entry.
+#[derive(Default)]
+struct FolderIds {
+    names: Vec<String>,
+    ids: HashMap<String, u32>,
+}
+
+impl FolderIds {
+    /// The number of `name`, given it if new.
+    fn id(&mut self, name: String) -> u32 {
+        if let Some(&id) = self.ids.get(&name) {
+            return id;
+        }
+        let id = self.names.len() as u32;
+        self.names.push(name.clone());
+        self.ids.insert(name, id);
+        id
+    }
+}
+
+/// Calls `each(folder, entry)` for every staged entry of `root`'s manifest, in file
+/// order, with `folder` its index into [`ManifestSummary::folders`]. Each line is
+/// parsed once and nothing is kept per message: `verify` and `rollback` keep what
+/// they need on disk. A line that [`StagedIndex::open`] accepts but that
+/// [`StagedIndex::entry`] would not parse (a staged line) is the same error here.
+pub fn scan_staged<E: From<ReadError>>(
+    root: &Path,
+    mut each: impl FnMut(u32, Entry) -> Result<(), E>,
+) -> Result<ManifestSummary, E> {
+    let path = root.join(MANIFEST);
+    let file = open_manifest(root)?;
+    let mut out = ManifestSummary::default();
+    let mut folders = FolderIds::default();
+    walk_lines(root, &file, 128 << 10, |here, line| {
         let parse = |source| ReadError::Parse {
             path: path.clone(),
             offset: here,
@@ -128,31 +168,24 @@ pub fn scan_staged<E: From<ReadError>>(
         };
         // The whole entry at once; only when it does not parse, the keys StagedIndex
         // reads, to tell a line it would skip from one it would fail on.
-        let (status, folder, size, entry) = match serde_json::from_slice::<Entry>(&line) {
+        let (status, folder, size, entry) = match serde_json::from_slice::<Entry>(line) {
             Ok(e) => (e.status, e.folder.clone(), e.size, Ok(e)),
             Err(full) => {
-                let peek: Peek = serde_json::from_slice(&line).map_err(parse)?;
+                let peek: Peek = serde_json::from_slice(line).map_err(parse)?;
                 (peek.status, peek.folder, peek.size, Err(full))
             }
         };
         *out.counts.entry(status).or_insert(0) += 1;
         if status != Status::Staged {
-            continue;
+            return Ok(());
         }
         out.staged += 1;
         out.staged_bytes += size;
-        let name = folder.unwrap_or_default();
-        let id = match folder_ids.get(&name) {
-            Some(&id) => id,
-            None => {
-                let id = out.folders.len() as u32;
-                out.folders.push(name.clone());
-                folder_ids.insert(name, id);
-                id
-            }
-        };
-        each(id, entry.map_err(parse)?)?;
-    }
+        let id = folders.id(folder.unwrap_or_default());
+        each(id, entry.map_err(parse)?)
+    })?;
+    out.folders = folders.names;
+    Ok(out)
 }
 
 /// Where every staged message of a user is, grouped by target folder.
@@ -174,68 +207,33 @@ impl StagedIndex {
     /// Indexes `root/manifest.jsonl`.
     pub fn open(root: &Path) -> Result<Self, ReadError> {
         let path = root.join(MANIFEST);
-        let file = match File::open(&path) {
-            Ok(f) => f,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Err(ReadError::NotStaging(root.to_path_buf()));
-            }
-            Err(source) => return Err(ReadError::Io { path, source }),
-        };
-        let mut folders = Vec::new();
-        let mut folder_ids: HashMap<String, u32> = HashMap::new();
+        let file = open_manifest(root)?;
+        let mut folders = FolderIds::default();
         let mut slots = Vec::new();
         let mut counts = HashMap::new();
         let mut staged_bytes = 0;
-        let mut r = BufReader::with_capacity(1 << 20, &file);
-        let mut line = Vec::new();
-        let mut offset = 0u64;
-        loop {
-            line.clear();
-            let n = r
-                .read_until(b'\n', &mut line)
-                .map_err(|source| ReadError::Io {
-                    path: path.clone(),
-                    source,
-                })?;
-            if n == 0 {
-                break;
-            }
-            let here = offset;
-            offset += n as u64;
-            if line.iter().all(u8::is_ascii_whitespace) {
-                continue;
-            }
-            let peek: Peek = serde_json::from_slice(&line).map_err(|source| ReadError::Parse {
+        walk_lines(root, &file, 1 << 20, |here, line| {
+            let peek: Peek = serde_json::from_slice(line).map_err(|source| ReadError::Parse {
                 path: path.clone(),
                 offset: here,
                 source,
             })?;
             *counts.entry(peek.status).or_insert(0) += 1;
             if peek.status != Status::Staged {
-                continue;
+                return Ok::<(), ReadError>(());
             }
             staged_bytes += peek.size;
-            let name = peek.folder.unwrap_or_default();
-            let id = match folder_ids.get(&name) {
-                Some(&id) => id,
-                None => {
-                    let id = folders.len() as u32;
-                    folders.push(name.clone());
-                    folder_ids.insert(name, id);
-                    id
-                }
-            };
             slots.push(Slot {
-                folder: id,
+                folder: folders.id(peek.folder.unwrap_or_default()),
                 offset: here,
-                len: n as u32,
+                len: line.len() as u32,
             });
-        }
-        drop(r);
+            Ok(())
+        })?;
         Ok(StagedIndex {
             root: root.to_path_buf(),
             manifest: file,
-            folders,
+            folders: folders.names,
             slots,
             counts,
             staged_bytes,
