@@ -1,17 +1,14 @@
 //! Reading a finished staging tree for the commands downstream of `convert`
 //! (`upload`, `verify`, `rollback`).
 //!
-//! [`StagedIndex`] keeps only where each staged entry's manifest line is (offset,
-//! length, folder number: 16 bytes per message) and re-reads lines in chunks when
-//! they are needed, so a 100,000-message mailbox costs about 1.6 MB here rather than
-//! every entry parsed in memory. [`scan_staged`] keeps not even that: it hands each
-//! staged entry over once, in file order, for `verify` and `rollback`, which keep what
-//! they need per message on disk.
+//! [`scan_staged`] keeps nothing per message: it hands each staged entry over once,
+//! in file order, and `upload`, `verify` and `rollback` keep what they need per
+//! message on disk (see `upload::spill`), so a mailbox of any size costs the same
+//! memory here.
 
 use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::{BufRead, BufReader};
-use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use super::manifest::{Entry, Status};
@@ -48,17 +45,6 @@ pub enum ReadError {
     Locked(PathBuf),
 }
 
-/// One staged message's place in the manifest.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Slot {
-    /// Index into [`StagedIndex::folders`].
-    pub folder: u32,
-    /// Byte offset of the manifest line.
-    pub offset: u64,
-    /// Length of the line in bytes.
-    pub len: u32,
-}
-
 /// Only the keys needed to place a manifest line.
 #[derive(serde::Deserialize)]
 struct Peek {
@@ -68,12 +54,10 @@ struct Peek {
     size: u64,
 }
 
-/// What [`scan_staged`] learns about a manifest besides its entries: what
-/// [`StagedIndex`] keeps, without a slot per message.
+/// What [`scan_staged`] learns about a manifest besides its entries.
 #[derive(Debug, Default)]
 pub struct ManifestSummary {
-    /// Target folders (`/`-joined), numbered in the order of their first staged entry,
-    /// as [`StagedIndex::folders`].
+    /// Target folders (`/`-joined), numbered in the order of their first staged entry.
     pub folders: Vec<String>,
     /// Messages per status, over the whole manifest.
     pub counts: HashMap<Status, u64>,
@@ -84,8 +68,7 @@ pub struct ManifestSummary {
 }
 
 /// Opens `root`'s manifest and calls `each(offset, line)` for every line that is not
-/// blank, in file order (`line` with its newline, `offset` its first byte). The one
-/// line walk of [`scan_staged`] and [`StagedIndex::open`].
+/// blank, in file order (`line` with its newline, `offset` its first byte).
 fn walk_lines<E: From<ReadError>>(
     root: &Path,
     file: &File,
@@ -150,8 +133,9 @@ impl FolderIds {
 /// Calls `each(folder, entry)` for every staged entry of `root`'s manifest, in file
 /// order, with `folder` its index into [`ManifestSummary::folders`]. Each line is
 /// parsed once and nothing is kept per message: `verify` and `rollback` keep what
-/// they need on disk. A line that [`StagedIndex::open`] accepts but that
-/// [`StagedIndex::entry`] would not parse (a staged line) is the same error here.
+/// they need on disk. A line that is not a whole entry is skipped when its status
+/// key says it is not staged (an older or foreign status line carries only the keys
+/// it needs) and is an error when it says staged.
 pub fn scan_staged<E: From<ReadError>>(
     root: &Path,
     mut each: impl FnMut(u32, Entry) -> Result<(), E>,
@@ -166,8 +150,8 @@ pub fn scan_staged<E: From<ReadError>>(
             offset: here,
             source,
         };
-        // The whole entry at once; only when it does not parse, the keys StagedIndex
-        // reads, to tell a line it would skip from one it would fail on.
+        // The whole entry at once; only when it does not parse, the few keys that
+        // tell a line to skip from one to fail on.
         let (status, folder, size, entry) = match serde_json::from_slice::<Entry>(line) {
             Ok(e) => (e.status, e.folder.clone(), e.size, Ok(e)),
             Err(full) => {
@@ -188,96 +172,10 @@ pub fn scan_staged<E: From<ReadError>>(
     Ok(out)
 }
 
-/// Where every staged message of a user is, grouped by target folder.
-#[derive(Debug)]
-pub struct StagedIndex {
-    root: PathBuf,
-    manifest: File,
-    /// Target folders (`/`-joined, as in the manifest), in first-seen order.
-    pub folders: Vec<String>,
-    /// Staged messages, in manifest order.
-    pub slots: Vec<Slot>,
-    /// Messages per status, over the whole manifest.
-    pub counts: HashMap<Status, u64>,
-    /// Bytes of all staged messages.
-    pub staged_bytes: u64,
-}
-
-impl StagedIndex {
-    /// Indexes `root/manifest.jsonl`.
-    pub fn open(root: &Path) -> Result<Self, ReadError> {
-        let path = root.join(MANIFEST);
-        let file = open_manifest(root)?;
-        let mut folders = FolderIds::default();
-        let mut slots = Vec::new();
-        let mut counts = HashMap::new();
-        let mut staged_bytes = 0;
-        walk_lines(root, &file, 1 << 20, |here, line| {
-            let peek: Peek = serde_json::from_slice(line).map_err(|source| ReadError::Parse {
-                path: path.clone(),
-                offset: here,
-                source,
-            })?;
-            *counts.entry(peek.status).or_insert(0) += 1;
-            if peek.status != Status::Staged {
-                return Ok::<(), ReadError>(());
-            }
-            staged_bytes += peek.size;
-            slots.push(Slot {
-                folder: folders.id(peek.folder.unwrap_or_default()),
-                offset: here,
-                len: line.len() as u32,
-            });
-            Ok(())
-        })?;
-        Ok(StagedIndex {
-            root: root.to_path_buf(),
-            manifest: file,
-            folders: folders.names,
-            slots,
-            counts,
-            staged_bytes,
-        })
-    }
-
-    /// The user's staging directory.
-    pub fn root(&self) -> &Path {
-        &self.root
-    }
-
-    /// Reads and parses the entry at `slot`.
-    pub fn entry(&self, slot: &Slot) -> Result<Entry, ReadError> {
-        let path = || self.root.join(MANIFEST);
-        let mut buf = vec![0u8; slot.len as usize];
-        self.manifest
-            .read_exact_at(&mut buf, slot.offset)
-            .map_err(|source| ReadError::Io {
-                path: path(),
-                source,
-            })?;
-        serde_json::from_slice(&buf).map_err(|source| ReadError::Parse {
-            path: path(),
-            offset: slot.offset,
-            source,
-        })
-    }
-
-    /// Reads the staged message file at `rel` (a manifest `path`).
-    pub fn message(&self, rel: &str) -> Result<Vec<u8>, ReadError> {
-        let path = self.root.join(rel);
-        fs::read(&path).map_err(|source| ReadError::Io { path, source })
-    }
-
-    /// Target folders that exist in the tree but hold no staged message (empty source
-    /// folders), from `folders.json`; they are created on the server too, so the user
-    /// finds the folder structure they had.
-    pub fn empty_folders(&self) -> Vec<String> {
-        empty_folders(&self.root, &self.folders)
-    }
-}
-
-/// [`StagedIndex::empty_folders`] of the tree at `root` whose staged messages are in
-/// `folders`.
+/// Target folders that exist in the tree at `root` but hold no staged message (empty
+/// source folders), from `folders.json`, given the folders of its staged messages;
+/// they are created on the server too, so the user finds the folder structure they
+/// had.
 pub fn empty_folders(root: &Path, folders: &[String]) -> Vec<String> {
     #[derive(serde::Deserialize)]
     struct F {
@@ -343,7 +241,7 @@ mod tests {
     }
 
     #[test]
-    fn scan_sees_what_the_index_sees() {
+    fn scan_hands_over_every_staged_entry_in_order() {
         let dir = tempfile::tempdir().unwrap();
         let lines = [
             line("staged", "Inbox", "a", 10),
@@ -352,30 +250,32 @@ mod tests {
             line("staged", "Sent Items", "b", 20),
             "  ".into(),
             line("staged", "Inbox", "c", 30),
-            // skipped by both: not staged, and only the keys StagedIndex reads
+            // skipped: not staged, and only the keys that say so
             r#"{"status":"duplicate","folder":"Old"}"#.into(),
         ];
         fs::write(dir.path().join(MANIFEST), lines.join("\n") + "\n").unwrap();
-        let index = StagedIndex::open(dir.path()).unwrap();
         let mut seen = Vec::new();
         let sum = scan_staged::<ReadError>(dir.path(), |f, e| {
-            seen.push((f, e));
+            seen.push((f, e.path.unwrap_or_default(), e.size));
             Ok(())
         })
         .unwrap();
-        assert_eq!(sum.folders, index.folders);
         assert_eq!(sum.folders, ["Inbox", "Sent Items"]);
-        assert_eq!(sum.counts, index.counts);
-        assert_eq!(sum.staged, index.slots.len() as u64);
-        assert_eq!(sum.staged_bytes, index.staged_bytes);
-        let want: Vec<_> = index
-            .slots
-            .iter()
-            .map(|s| (s.folder, index.entry(s).unwrap()))
-            .collect();
-        assert_eq!(seen, want);
+        assert_eq!(
+            seen,
+            [
+                (0, "a".into(), 10),
+                (1, "b".into(), 20),
+                (0, "c".into(), 30)
+            ]
+        );
+        assert_eq!(sum.staged, 3);
+        assert_eq!(sum.staged_bytes, 60);
+        assert_eq!(sum.counts.get(&Status::Staged), Some(&3));
+        assert_eq!(sum.counts.get(&Status::Quarantined), Some(&1));
+        assert_eq!(sum.counts.get(&Status::Duplicate), Some(&1));
 
-        // a staged line the index can place but not read fails the scan
+        // a staged line that is not a whole entry fails the scan
         let bad = r#"{"status":"staged","folder":"Inbox","size":3}"#;
         fs::write(dir.path().join(MANIFEST), format!("{}\n{bad}\n", lines[0])).unwrap();
         let err = scan_staged::<ReadError>(dir.path(), |_, _| Ok(())).unwrap_err();

@@ -209,7 +209,7 @@ pub(super) struct FolderCount {
 /// Every staged message with its journal state, on disk by folder.
 #[derive(Debug)]
 pub(super) struct StagedSet {
-    /// Target folders, in manifest order (as [`crate::stage::reader::StagedIndex`]).
+    /// Target folders, in manifest order (as [`crate::stage::reader::scan_staged`] numbers them).
     pub(super) folders: Vec<String>,
     /// Staged entries (the progress bar's total).
     pub(super) staged: u64,
