@@ -33,10 +33,12 @@ use super::matching::{ItemView, Matcher, Outcome};
 use super::plan::FolderPlan;
 use super::spill::{Sorted, SpillError, strs_of};
 use super::{Ctx, Failure, UploadError};
-use crate::imap::{self, AppendItem, Connection, FetchedMeta, Sent, Status};
+use crate::imap::{self, AppendItem, Connection, FetchedMeta, ImapError, Sent, Status};
 
 /// Literals above this size are synchronizing: the server can refuse the size before
-/// the bytes are sent.
+/// the bytes are sent. They are also streamed from the staged file instead of read
+/// whole ([`Connection::append_streamed`]), so that memory does not depend on the
+/// largest message.
 const SYNC_LITERAL_OVER: usize = 256 * 1024;
 /// At most this many messages in one MULTIAPPEND command.
 const GROUP_MESSAGES: usize = 16;
@@ -60,6 +62,34 @@ const CHUNK: usize = if cfg!(debug_assertions) { 40 } else { 2000 };
 /// More uncertain messages than this are looked up with one bulk FETCH instead of a
 /// SEARCH each.
 const SEARCH_EACH_MAX: usize = 8;
+
+/// Whether a message of `size` bytes is streamed from its file (always as a
+/// synchronizing literal, alone in its APPEND) rather than read whole.
+fn streamed(size: u64) -> bool {
+    size > SYNC_LITERAL_OVER as u64
+}
+
+/// A reader that computes the SHA-256 of what it yields: a streamed message's hash
+/// for the journal's `stored` record, of exactly the bytes that went out (the literal
+/// writer sends every byte it reads, or none of the command completes).
+struct Hashing<R> {
+    inner: R,
+    sha: sha2::Sha256,
+}
+
+impl<R: std::io::Read> std::io::Read for Hashing<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.sha.update(&buf[..n]);
+        Ok(n)
+    }
+}
+
+/// A message of a group ready to go out: read whole, its hash taken.
+type Held = (Item, Vec<u8>, Vec<String>);
+
+/// A big message ready to be streamed: its open file (size checked) and flags.
+type Streamed = (Item, std::fs::File, Vec<String>);
 
 /// One message of the folder as the uploader needs it.
 #[derive(Debug, Clone)]
@@ -725,14 +755,15 @@ impl Run<'_, '_> {
                     }
                     j.journal.sync()?;
                 }
-                let mut group: Vec<(Item, Vec<u8>, Vec<String>)> = Vec::new();
+                let mut group: Vec<Held> = Vec::new();
+                let mut big_one: Option<Streamed> = None;
                 let mut group_bytes = 0usize;
                 while let Some((item, single)) = queue.front() {
                     if !intended.contains(&item.path) {
                         break;
                     }
                     let single = *single;
-                    if !group.is_empty() && (single || !multi) {
+                    if !group.is_empty() && (single || !multi || streamed(item.size)) {
                         break;
                     }
                     let (item, _) = queue.pop_front().unwrap_or_else(|| unreachable!());
@@ -749,26 +780,34 @@ impl Run<'_, '_> {
                         )?;
                         continue;
                     }
-                    let data = match self.ctx.message(&item.path) {
-                        Ok(d) => d,
-                        Err(e) => {
-                            self.fail(&item, format!("cannot read the staged file: {e}"))?;
-                            continue;
+                    // A big one is opened and its size checked now, before its `{N}` is
+                    // announced; its bytes are read while they are sent.
+                    let data = if streamed(item.size) {
+                        match self.ctx.open_message(&item.path) {
+                            Ok((file, len)) if len == item.size => Err(file),
+                            Ok(_) => {
+                                self.fail(&item, changed_since_convert())?;
+                                continue;
+                            }
+                            Err(e) => {
+                                self.fail(&item, format!("cannot read the staged file: {e}"))?;
+                                continue;
+                            }
+                        }
+                    } else {
+                        match self.ctx.message(&item.path) {
+                            Ok(d) if d.len() as u64 == item.size => Ok(d),
+                            Ok(_) => {
+                                self.fail(&item, changed_since_convert())?;
+                                continue;
+                            }
+                            Err(e) => {
+                                self.fail(&item, format!("cannot read the staged file: {e}"))?;
+                                continue;
+                            }
                         }
                     };
-                    if data.len() as u64 != item.size {
-                        self.fail(
-                            &item,
-                            "the staged file changed since convert (size differs from the \
-                             manifest); run mailstage convert again"
-                                .into(),
-                        )?;
-                        continue;
-                    }
-                    // The journal's `stored` carries the SHA-256 of exactly the bytes
-                    // sent (convert no longer writes one into the manifest).
                     let mut item = item;
-                    item.sha256 = hex::encode(sha2::Sha256::digest(&data));
                     let (flags, dropped, _) = super::append_flags(&item.flags, opts);
                     if !dropped.is_empty() {
                         let mut s = self.stats();
@@ -776,6 +815,16 @@ impl Run<'_, '_> {
                             *s.dropped.entry(d).or_insert(0) += 1;
                         }
                     }
+                    let data = match data {
+                        Ok(d) => d,
+                        Err(file) => {
+                            big_one = Some((item, file, flags));
+                            break;
+                        }
+                    };
+                    // The journal's `stored` carries the SHA-256 of exactly the bytes
+                    // sent (convert no longer writes one into the manifest).
+                    item.sha256 = hex::encode(sha2::Sha256::digest(&data));
                     let big = data.len() > SYNC_LITERAL_OVER || !conn.can_nonsync(data.len());
                     group_bytes += data.len();
                     group.push((item, data, flags));
@@ -793,27 +842,32 @@ impl Run<'_, '_> {
                         break;
                     }
                 }
-                if group.is_empty() {
-                    continue;
-                }
-                let nonsync = group
-                    .iter()
-                    .all(|(_, d, _)| d.len() <= SYNC_LITERAL_OVER && conn.can_nonsync(d.len()));
-                let dates: Vec<String> = group
-                    .iter()
-                    .map(|(i, _, _)| imap::imap_date(&i.date))
-                    .collect();
-                let parts: Vec<AppendItem<'_>> = group
-                    .iter()
-                    .zip(&dates)
-                    .map(|((_, d, f), date)| AppendItem {
-                        flags: f,
-                        date,
-                        data: d,
-                    })
-                    .collect();
-                let sent = conn.append(&self.wire, &parts, nonsync)?;
-                let items: Vec<Item> = group.into_iter().map(|(i, _, _)| i).collect();
+                let (sent, items) = if let Some(big) = big_one {
+                    let (sent, item) = self.send_streamed(conn, big)?;
+                    (sent, vec![item])
+                } else {
+                    if group.is_empty() {
+                        continue;
+                    }
+                    let nonsync = group
+                        .iter()
+                        .all(|(_, d, _)| d.len() <= SYNC_LITERAL_OVER && conn.can_nonsync(d.len()));
+                    let dates: Vec<String> = group
+                        .iter()
+                        .map(|(i, _, _)| imap::imap_date(&i.date))
+                        .collect();
+                    let parts: Vec<AppendItem<'_>> = group
+                        .iter()
+                        .zip(&dates)
+                        .map(|((_, d, f), date)| AppendItem {
+                            flags: f,
+                            date,
+                            data: d,
+                        })
+                        .collect();
+                    let sent = conn.append(&self.wire, &parts, nonsync)?;
+                    (sent, group.into_iter().map(|(i, _, _)| i).collect())
+                };
                 let len: usize = items.iter().map(|i| i.size as usize).sum();
                 match sent {
                     Sent::Tag(tag) => {
@@ -860,6 +914,43 @@ impl Run<'_, '_> {
             )?;
         }
         Ok(stored)
+    }
+
+    /// Sends one big message streamed from its file, hashing it on the way.
+    ///
+    /// If the file yields other bytes than its size said (it changed after the check),
+    /// the literal was left unfinished and the connection cut, so the server did not
+    /// store it: the message fails with the reason, and the lost connection goes to
+    /// the caller, which reconnects and resolves the pipelined rest from the journal.
+    fn send_streamed(
+        &mut self,
+        conn: &mut Connection,
+        (mut item, file, flags): Streamed,
+    ) -> Result<(Sent, Item), UploadError> {
+        let date = imap::imap_date(&item.date);
+        let mut src = Hashing {
+            inner: file,
+            sha: sha2::Sha256::new(),
+        };
+        match conn.append_streamed(&self.wire, &flags, &date, item.size, &mut src) {
+            Ok(sent) => {
+                if matches!(sent, Sent::Tag(_)) {
+                    item.sha256 = hex::encode(src.sha.finalize());
+                }
+                Ok((sent, item))
+            }
+            Err(ImapError::LiteralSource(e)) => {
+                self.fail(
+                    &item,
+                    format!(
+                        "the staged file changed while it was sent ({e}); run mailstage \
+                         convert again"
+                    ),
+                )?;
+                Err(ImapError::LiteralSource(e).into())
+            }
+            Err(e) => Err(e.into()),
+        }
     }
 
     fn complete(
@@ -925,6 +1016,13 @@ impl Run<'_, '_> {
         }
         Ok(())
     }
+}
+
+/// Why a staged file whose size is not the manifest's is not sent.
+fn changed_since_convert() -> String {
+    "the staged file changed since convert (size differs from the manifest); run \
+     mailstage convert again"
+        .into()
 }
 
 /// The UID among `metas` that is `item`: same INTERNALDATE (as an instant), same
