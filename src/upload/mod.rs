@@ -32,6 +32,7 @@ pub mod rollback;
 mod send;
 mod spill;
 mod survey;
+mod uidset;
 pub mod verify;
 
 pub use spill::SpillError;

@@ -32,6 +32,7 @@ use super::journal::{Record, State, next_state};
 use super::matching::{ItemView, Matcher, Outcome};
 use super::plan::FolderPlan;
 use super::spill::{Sorted, SpillError, strs_of};
+use super::uidset::UidSet;
 use super::{Ctx, Failure, UploadError};
 use crate::imap::{self, AppendItem, Connection, FetchedMeta, ImapError, Sent, Status};
 
@@ -147,47 +148,46 @@ fn for_each_chunk(
     sorted: &Sorted,
     mut each: impl FnMut(Vec<Msg>) -> Result<(), UploadError>,
 ) -> Result<(), UploadError> {
-    let mut chunk: Vec<(u128, Msg)> = Vec::with_capacity(CHUNK);
-    let mut flush = |chunk: &mut Vec<(u128, Msg)>| -> Result<(), UploadError> {
+    // The keys beside the messages, so that the messages are handed over as they are:
+    // one copy of a chunk is held, grown to its size (a folder of a few hundred
+    // messages does not pay for CHUNK).
+    let mut keys: Vec<u128> = Vec::new();
+    let mut chunk: Vec<Msg> = Vec::new();
+    let mut flush = |keys: &mut Vec<u128>, chunk: &mut Vec<Msg>| -> Result<(), UploadError> {
         if chunk.is_empty() {
             return Ok(());
         }
         {
             let book = ctx.journal.lock().unwrap_or_else(|p| p.into_inner());
             if book.changes.count(folder as usize) > 0 {
-                let at: HashMap<u128, usize> = chunk
-                    .iter()
-                    .enumerate()
-                    .map(|(i, (k, _))| (*k, i))
-                    .collect();
+                let at: HashMap<u128, usize> =
+                    keys.iter().enumerate().map(|(i, k)| (*k, i)).collect();
                 book.changes.read::<UploadError>(folder as usize, |r| {
                     let (k, c) = super::survey::decode_change(r)?;
-                    if let Some(&i) = at.get(&k) {
-                        let m = &mut chunk[i].1;
+                    if let Some(m) = at.get(&k).and_then(|&i| chunk.get_mut(i)) {
                         m.state = next_state(m.state, c);
                     }
                     Ok(())
                 })?;
             }
         }
-        each(chunk.drain(..).map(|(_, m)| m).collect())
+        keys.clear();
+        each(std::mem::take(chunk))
     };
     sorted.read::<UploadError>(|r| {
         let v = ItemView::decode(r)?;
-        chunk.push((
-            v.key,
-            Msg {
-                ord: v.ord,
-                item: item_of_view(&v)?,
-                state: v.state,
-            },
-        ));
+        keys.push(v.key);
+        chunk.push(Msg {
+            ord: v.ord,
+            item: item_of_view(&v)?,
+            state: v.state,
+        });
         if chunk.len() == CHUNK {
-            flush(&mut chunk)?;
+            flush(&mut keys, &mut chunk)?;
         }
         Ok(())
     })?;
-    flush(&mut chunk)
+    flush(&mut keys, &mut chunk)
 }
 
 struct Run<'c, 'a> {
@@ -264,7 +264,7 @@ impl Run<'_, '_> {
         let validity = info.uidvalidity;
 
         // 0. the UIDs the journal gives this folder's messages: never claimed twice
-        let mut claimed: HashSet<u32> = HashSet::new();
+        let mut claimed = UidSet::new();
         for_each_chunk(ctx, folder, &sorted, |chunk| {
             for m in chunk {
                 if let Some(State::Stored {
@@ -561,7 +561,7 @@ impl Run<'_, '_> {
         conn: &mut Connection,
         uncertain: &[Item],
         floor: u32,
-        claimed: &HashSet<u32>,
+        claimed: &UidSet,
     ) -> Result<Vec<Option<u32>>, UploadError> {
         let mut found = self.lookup(conn, uncertain, floor, claimed)?;
         let started = Instant::now();
@@ -577,7 +577,7 @@ impl Run<'_, '_> {
             }
             std::thread::sleep(SETTLE_POLL);
             let mut taken = claimed.clone();
-            taken.extend(found.iter().flatten());
+            taken.extend(found.iter().flatten().copied());
             let items: Vec<Item> = pending.iter().map(|&i| uncertain[i].clone()).collect();
             let again = self.lookup(conn, &items, floor, &taken)?;
             for (&i, uid) in pending.iter().zip(again) {
@@ -636,7 +636,7 @@ impl Run<'_, '_> {
         conn: &mut Connection,
         items: &[Item],
         floor: u32,
-        claimed: &HashSet<u32>,
+        claimed: &UidSet,
     ) -> Result<Vec<Option<u32>>, UploadError> {
         if items.len() > SEARCH_EACH_MAX {
             return self.bulk_match(conn, items, floor, claimed);
@@ -664,7 +664,7 @@ impl Run<'_, '_> {
             let uids: Vec<u32> = conn
                 .uid_search(&criteria)?
                 .into_iter()
-                .filter(|u| *u >= floor && !taken.contains(u))
+                .filter(|u| *u >= floor && !taken.contains(*u))
                 .collect();
             if uids.is_empty() {
                 out.push(None);
@@ -686,7 +686,7 @@ impl Run<'_, '_> {
         conn: &mut Connection,
         items: &[Item],
         floor: u32,
-        claimed: &HashSet<u32>,
+        claimed: &UidSet,
     ) -> Result<Vec<Option<u32>>, UploadError> {
         let metas: Vec<FetchedMeta> = conn
             .uid_fetch_meta(&format!("{floor}:*"), true, false)?
@@ -1028,15 +1028,10 @@ fn changed_since_convert() -> String {
 /// The UID among `metas` that is `item`: same INTERNALDATE (as an instant), same
 /// Message-ID when `check_id` (the SEARCH already matched it otherwise), not taken;
 /// an exact size is preferred, since Exchange may re-encode and change it.
-fn best_match(
-    item: &Item,
-    metas: &[FetchedMeta],
-    taken: &HashSet<u32>,
-    check_id: bool,
-) -> Option<u32> {
+fn best_match(item: &Item, metas: &[FetchedMeta], taken: &UidSet, check_id: bool) -> Option<u32> {
     let candidates: Vec<&FetchedMeta> = metas
         .iter()
-        .filter(|m| !taken.contains(&m.uid))
+        .filter(|m| !taken.contains(m.uid))
         .filter(|m| imap::parse_imap_date(&m.internal_date).is_some_and(|d| d == item.date))
         .filter(|m| {
             !check_id
