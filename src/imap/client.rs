@@ -104,6 +104,9 @@ pub struct AppendItem<'a> {
     pub data: &'a [u8],
 }
 
+/// Buffered output is written once it would exceed this many bytes.
+const OUT_FLUSH: usize = 256 * 1024;
+
 /// Bytes of a streamed literal read and written at a time: the most of a message
 /// that is ever held. rustls (0.23) takes at most 64 KiB of plaintext per write and
 /// keeps at most that much ciphertext queued, so the TLS path holds no more either.
@@ -281,7 +284,7 @@ impl Connection {
     pub(crate) fn new(stream: Stream) -> Self {
         Connection {
             io: buffered(stream),
-            out: Vec::with_capacity(256 * 1024),
+            out: Vec::with_capacity(OUT_FLUSH),
             next_tag: 1,
             caps: HashSet::new(),
             caps_after_login: false,
@@ -531,7 +534,15 @@ impl Connection {
             self.append_message_head(item.flags, item.date, item.data.len() as u64);
             if nonsync {
                 self.out.extend_from_slice(b"+}\r\n");
-                self.out.extend_from_slice(item.data);
+                if self.out.len() + item.data.len() > OUT_FLUSH {
+                    // A MULTIAPPEND group can be a megabyte: rather than grow the
+                    // buffer to hold it, what is buffered goes out first and then the
+                    // literal from the caller's bytes (the same bytes in the same order).
+                    self.flush()?;
+                    self.io.get_mut().write_all(item.data)?;
+                } else {
+                    self.out.extend_from_slice(item.data);
+                }
             } else {
                 self.out.extend_from_slice(b"}\r\n");
                 self.flush()?;
@@ -544,7 +555,7 @@ impl Connection {
         }
         self.out.extend_from_slice(b"\r\n");
         // Keep the buffer bounded: flush once it holds a few hundred KB.
-        if self.out.len() >= 256 * 1024 || !nonsync {
+        if self.out.len() >= OUT_FLUSH || !nonsync {
             self.flush()?;
         }
         Ok(Sent::Tag(tag))
