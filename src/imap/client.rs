@@ -106,6 +106,10 @@ pub struct AppendItem<'a> {
 
 /// Buffered output is written once it would exceed this many bytes.
 const OUT_FLUSH: usize = 256 * 1024;
+/// Room in the output buffer beyond [`OUT_FLUSH`] for the command text that follows
+/// a literal (the next message's flags, date and `{N+}`), so that it never has to
+/// grow (doubling) just for those few bytes.
+const OUT_HEADROOM: usize = 16 * 1024;
 
 /// Bytes of a streamed literal read and written at a time: the most of a message
 /// that is ever held. rustls (0.23) takes at most 64 KiB of plaintext per write and
@@ -284,7 +288,7 @@ impl Connection {
     pub(crate) fn new(stream: Stream) -> Self {
         Connection {
             io: buffered(stream),
-            out: Vec::with_capacity(OUT_FLUSH),
+            out: Vec::with_capacity(OUT_FLUSH + OUT_HEADROOM),
             next_tag: 1,
             caps: HashSet::new(),
             caps_after_login: false,
