@@ -92,6 +92,14 @@ type Held = (Item, Vec<u8>, Vec<String>);
 /// A big message ready to be streamed: its open file (size checked) and flags.
 type Streamed = (Item, std::fs::File, Vec<String>);
 
+/// A message's bytes as they are about to go out.
+enum Body {
+    /// Read whole (a small message, grouped).
+    Held(Vec<u8>),
+    /// Opened with its size checked, read while it is sent (a big one).
+    File(std::fs::File),
+}
+
 /// One message of the folder as the uploader needs it.
 #[derive(Debug, Clone)]
 pub(super) struct Item {
@@ -784,7 +792,7 @@ impl Run<'_, '_> {
                     // announced; its bytes are read while they are sent.
                     let data = if streamed(item.size) {
                         match self.ctx.open_message(&item.path) {
-                            Ok((file, len)) if len == item.size => Err(file),
+                            Ok((file, len)) if len == item.size => Body::File(file),
                             Ok(_) => {
                                 self.fail(&item, changed_since_convert())?;
                                 continue;
@@ -796,7 +804,7 @@ impl Run<'_, '_> {
                         }
                     } else {
                         match self.ctx.message(&item.path) {
-                            Ok(d) if d.len() as u64 == item.size => Ok(d),
+                            Ok(d) if d.len() as u64 == item.size => Body::Held(d),
                             Ok(_) => {
                                 self.fail(&item, changed_since_convert())?;
                                 continue;
@@ -816,8 +824,8 @@ impl Run<'_, '_> {
                         }
                     }
                     let data = match data {
-                        Ok(d) => d,
-                        Err(file) => {
+                        Body::Held(d) => d,
+                        Body::File(file) => {
                             big_one = Some((item, file, flags));
                             break;
                         }
