@@ -170,11 +170,16 @@ fn fill(from: &mut (impl Read + ?Sized), buf: &mut [u8]) -> std::io::Result<usiz
 /// The last chunk is written only once `from` is known to end right there: a source
 /// that is shorter or longer than `len` is detected while the literal still lacks
 /// bytes, so the server can never take a wrong or truncated message as complete.
+///
+/// `sent` sees each chunk after it was written: work on it (the caller's hash) then
+/// overlaps with the server reading it, instead of holding up the literal while the
+/// server waits (a synchronizing literal's server has nothing else to do).
 pub(crate) fn copy_literal(
     from: &mut (impl Read + ?Sized),
     to: &mut (impl Write + ?Sized),
     len: u64,
     buf: &mut [u8],
+    sent: &mut (impl FnMut(&[u8]) + ?Sized),
 ) -> Result<(), CopyError> {
     if buf.is_empty() {
         return Err(CopyError::Write(std::io::Error::new(
@@ -202,9 +207,11 @@ pub(crate) fn copy_literal(
                 return Err(CopyError::Source(LiteralError::Long { announced: len }));
             }
             to.write_all(&buf[..got]).map_err(CopyError::Write)?;
+            sent(&buf[..got]);
             return Ok(());
         }
         to.write_all(&buf[..got]).map_err(CopyError::Write)?;
+        sent(&buf[..got]);
         done += got as u64;
     }
 }
@@ -592,7 +599,9 @@ impl Connection {
     }
 
     /// Sends an APPEND of one message of `len` bytes read from `data` while it is
-    /// sent, [`LITERAL_CHUNK`] at a time, so that no message is ever held whole.
+    /// sent, [`LITERAL_CHUNK`] at a time, so that no message is ever held whole;
+    /// `sent` is called with each chunk once it was written, so that what it sees in
+    /// all is exactly the literal (when this returns [`Sent::Tag`]).
     ///
     /// Always a synchronizing literal (RFC 3501 §7.5 / RFC 9051 §7.5): the server can
     /// refuse the size with a tagged NO instead of `+` before any byte is read. The
@@ -610,6 +619,7 @@ impl Connection {
         date: &str,
         len: u64,
         data: &mut dyn Read,
+        sent: &mut dyn FnMut(&[u8]),
     ) -> Result<Sent, ImapError> {
         let tag = self.append_start(mailbox);
         self.append_message_head(flags, date, len);
@@ -620,7 +630,7 @@ impl Connection {
         }
         let mut buf =
             vec![0u8; usize::try_from(len).map_or(LITERAL_CHUNK, |l| l.clamp(1, LITERAL_CHUNK))];
-        match copy_literal(data, self.io.get_mut(), len, &mut buf) {
+        match copy_literal(data, self.io.get_mut(), len, &mut buf, sent) {
             Ok(()) => {}
             Err(CopyError::Write(e)) => return Err(e.into()),
             Err(CopyError::Source(e)) => {
@@ -1171,8 +1181,19 @@ mod tests {
             };
             let mut to = Recorder::default();
             let mut buf = vec![0u8; chunk];
-            assert!(copy_literal(&mut from, &mut to, len as u64, &mut buf).is_ok());
+            let mut seen = Vec::new();
+            assert!(
+                copy_literal(
+                    &mut from,
+                    &mut to,
+                    len as u64,
+                    &mut buf,
+                    &mut |c: &[u8]| seen.extend_from_slice(c)
+                )
+                .is_ok()
+            );
             assert_eq!(to.data, data, "len {len} chunk {chunk} step {step}");
+            assert_eq!(seen, data, "the callback sees what was written");
             assert!(to.writes.iter().all(|&w| w <= chunk), "{:?}", to.writes);
             // no write smaller than a chunk but the last: fill() gathers short reads
             if let Some((_, full)) = to.writes.split_last() {
@@ -1186,7 +1207,13 @@ mod tests {
         let data = pattern(1000);
         // shorter than announced: at most the full chunks before the end go out
         let mut to = Recorder::default();
-        let r = copy_literal(&mut &data[..], &mut to, 1200, &mut [0u8; 64]);
+        let r = copy_literal(
+            &mut &data[..],
+            &mut to,
+            1200,
+            &mut [0u8; 64],
+            &mut |_: &[u8]| {},
+        );
         match r {
             Err(CopyError::Source(LiteralError::Short {
                 announced: 1200,
@@ -1197,7 +1224,13 @@ mod tests {
         assert!(to.data.len() < 1000 && data.starts_with(&to.data));
         // longer than announced: the last chunk is held back
         let mut to = Recorder::default();
-        let r = copy_literal(&mut &data[..], &mut to, 640, &mut [0u8; 64]);
+        let r = copy_literal(
+            &mut &data[..],
+            &mut to,
+            640,
+            &mut [0u8; 64],
+            &mut |_: &[u8]| {},
+        );
         assert!(
             matches!(
                 r,
@@ -1208,7 +1241,13 @@ mod tests {
         assert_eq!(to.data.len(), 640 - 64);
         // exactly a chunk long and one byte more: nothing at all goes out
         let mut to = Recorder::default();
-        let r = copy_literal(&mut &data[..65], &mut to, 64, &mut [0u8; 64]);
+        let r = copy_literal(
+            &mut &data[..65],
+            &mut to,
+            64,
+            &mut [0u8; 64],
+            &mut |_: &[u8]| {},
+        );
         assert!(
             matches!(r, Err(CopyError::Source(LiteralError::Long { .. }))),
             "{r:?}"
@@ -1224,7 +1263,13 @@ mod tests {
                 Err(std::io::Error::other("EIO"))
             }
         }
-        let r = copy_literal(&mut Broken, &mut Recorder::default(), 10, &mut [0u8; 4]);
+        let r = copy_literal(
+            &mut Broken,
+            &mut Recorder::default(),
+            10,
+            &mut [0u8; 4],
+            &mut |_: &[u8]| {},
+        );
         assert!(
             matches!(r, Err(CopyError::Source(LiteralError::Read(_)))),
             "{r:?}"
@@ -1239,7 +1284,13 @@ mod tests {
             }
         }
         let data = pattern(10);
-        let r = copy_literal(&mut &data[..], &mut Full, 10, &mut [0u8; 4]);
+        let r = copy_literal(
+            &mut &data[..],
+            &mut Full,
+            10,
+            &mut [0u8; 4],
+            &mut |_: &[u8]| {},
+        );
         assert!(matches!(r, Err(CopyError::Write(_))), "{r:?}");
     }
 
@@ -1297,8 +1348,16 @@ mod tests {
         let mut conn = client(port);
         let flags = vec!["\\Seen".to_owned()];
         let mut src = &data[..];
+        let mut seen = Vec::new();
         let sent = conn
-            .append_streamed(b"INBOX", &flags, DATE, data.len() as u64, &mut src)
+            .append_streamed(
+                b"INBOX",
+                &flags,
+                DATE,
+                data.len() as u64,
+                &mut src,
+                &mut |c| seen.extend_from_slice(c),
+            )
             .unwrap();
         assert!(matches!(&sent, Sent::Tag(t) if t == "m1"), "{sent:?}");
         let c = conn.next_completion().unwrap();
@@ -1311,6 +1370,7 @@ mod tests {
         want.extend_from_slice(&data);
         want.extend_from_slice(b"\r\n");
         assert!(server.join().unwrap() == want, "wire differs");
+        assert!(seen == data, "the callback saw other bytes");
     }
 
     #[test]
@@ -1324,7 +1384,7 @@ mod tests {
             calls: 0,
         };
         match conn
-            .append_streamed(b"INBOX", &[], DATE, 1000, &mut src)
+            .append_streamed(b"INBOX", &[], DATE, 1000, &mut src, &mut |_| {})
             .unwrap()
         {
             Sent::Refused(c) => assert_eq!(c.status, Status::No),
@@ -1346,7 +1406,7 @@ mod tests {
         let announced = 2 * LITERAL_CHUNK as u64 + 100;
         let mut src = &data[..];
         let e = conn
-            .append_streamed(b"INBOX", &[], DATE, announced, &mut src)
+            .append_streamed(b"INBOX", &[], DATE, announced, &mut src, &mut |_| {})
             .unwrap_err();
         assert!(
             matches!(e, ImapError::LiteralSource(LiteralError::Short { .. })),

@@ -70,22 +70,6 @@ fn streamed(size: u64) -> bool {
     size > SYNC_LITERAL_OVER as u64
 }
 
-/// A reader that computes the SHA-256 of what it yields: a streamed message's hash
-/// for the journal's `stored` record, of exactly the bytes that went out (the literal
-/// writer sends every byte it reads, or none of the command completes).
-struct Hashing<R> {
-    inner: R,
-    sha: sha2::Sha256,
-}
-
-impl<R: std::io::Read> std::io::Read for Hashing<R> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.sha.update(&buf[..n]);
-        Ok(n)
-    }
-}
-
 /// A message of a group ready to go out: read whole, its hash taken.
 type Held = (Item, Vec<u8>, Vec<String>);
 
@@ -933,17 +917,17 @@ impl Run<'_, '_> {
     fn send_streamed(
         &mut self,
         conn: &mut Connection,
-        (mut item, file, flags): Streamed,
+        (mut item, mut file, flags): Streamed,
     ) -> Result<(Sent, Item), UploadError> {
         let date = imap::imap_date(&item.date);
-        let mut src = Hashing {
-            inner: file,
-            sha: sha2::Sha256::new(),
-        };
-        match conn.append_streamed(&self.wire, &flags, &date, item.size, &mut src) {
+        // The journal's `stored` carries the SHA-256 of exactly the bytes sent: each
+        // chunk is hashed once it is written, while the server reads it.
+        let mut sha = sha2::Sha256::new();
+        let mut hash = |chunk: &[u8]| sha.update(chunk);
+        match conn.append_streamed(&self.wire, &flags, &date, item.size, &mut file, &mut hash) {
             Ok(sent) => {
                 if matches!(sent, Sent::Tag(_)) {
-                    item.sha256 = hex::encode(src.sha.finalize());
+                    item.sha256 = hex::encode(sha.finalize());
                 }
                 Ok((sent, item))
             }
