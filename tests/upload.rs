@@ -826,3 +826,243 @@ fn admin_login_opens_the_users_mailbox() {
         "{err}"
     );
 }
+
+/// Bigger than the size above which literals are synchronizing and streamed from the
+/// staged file (`SYNC_LITERAL_OVER`, 256 KiB).
+const STREAMED_OVER: u64 = 256 * 1024;
+
+/// One message of about `size` bytes (LF line endings, as an MDA writes it).
+fn message_of(n: usize, size: usize) -> Vec<u8> {
+    let mut m = format!(
+        "From: a{n}@example.org\nTo: b@example.org\nSubject: big {n}\n\
+         Date: Mon, 4 Jan 2010 09:{:02}:02 +0100\nMessage-ID: <big-{n}@example.org>\n\
+         MIME-Version: 1.0\nContent-Type: text/plain; charset=us-ascii\n\n",
+        n % 60
+    )
+    .into_bytes();
+    let alphabet = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut x = 0x9e37_79b9_u32.wrapping_mul(n as u32 + 1);
+    while m.len() < size {
+        for _ in 0..76 {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            m.push(alphabet[(x % 64) as usize]);
+        }
+        m.push(b'\n');
+    }
+    m
+}
+
+/// Converts a Maildir of small messages and big ones (INBOX and `.Archive`): the big
+/// ones are streamed by upload. Returns (tempdir, user staging dir).
+fn staged_with_big_messages(sizes: &[usize]) -> (tempfile::TempDir, std::path::PathBuf) {
+    let t = tempfile::tempdir().unwrap();
+    let src = t.path().join("src/u");
+    for (i, &size) in sizes.iter().enumerate() {
+        let dir = if i % 3 == 2 {
+            src.join(".Archive")
+        } else {
+            src.clone()
+        };
+        for sub in ["cur", "new", "tmp"] {
+            std::fs::create_dir_all(dir.join(sub)).unwrap();
+        }
+        if dir != src {
+            std::fs::write(dir.join("maildirfolder"), b"").unwrap();
+        }
+        let name = format!("{}.M{i}P1.host:2,S", 1_262_592_902 + i);
+        std::fs::write(dir.join("cur").join(name), message_of(i, size)).unwrap();
+    }
+    let out = mailstage()
+        .arg("convert")
+        .arg(&src)
+        .arg("--out")
+        .arg(t.path().join("staging"))
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "convert failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let user = t.path().join("staging/u");
+    (t, user)
+}
+
+const BIG_AND_SMALL: &[usize] = &[
+    3_000, 300_000, 1_500_000, 800, 2_700_000, 262_000, 262_145, 5_000, 700_000, 12_000, 4_100_000,
+    400_000,
+];
+
+/// Asserts each `stored`/append record of the journal carries the SHA-256 of the
+/// staged file; returns how many big (streamed) messages were among them.
+fn assert_journal_hashes(user: &Path) -> usize {
+    let by_path: BTreeMap<String, Value> = manifest(user)
+        .into_iter()
+        .filter(|e| e["status"] == "staged")
+        .map(|e| (e["path"].as_str().unwrap().to_owned(), e))
+        .collect();
+    let journal = std::fs::read_dir(user.join("upload"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|x| x == "jsonl"))
+        .unwrap();
+    let mut big = 0;
+    for line in std::fs::read_to_string(journal).unwrap().lines() {
+        let r: Value = serde_json::from_str(line).unwrap();
+        if r["ev"] == "stored" && r["how"] == "append" {
+            let e = &by_path[r["path"].as_str().unwrap()];
+            assert_eq!(r["sha256"].as_str().unwrap(), staged_sha256(user, e), "{r}");
+            if e["size"].as_u64().unwrap() > STREAMED_OVER {
+                big += 1;
+            }
+        }
+    }
+    big
+}
+
+#[test]
+fn big_messages_are_streamed_byte_identical_to_dovecot_and_through_the_exchange_proxy() {
+    let (_t, user) = staged_with_big_messages(BIG_AND_SMALL);
+    let big = manifest(&user)
+        .iter()
+        .filter(|e| e["size"].as_u64().unwrap() > STREAMED_OVER)
+        .count();
+    assert!(big >= 6, "test data needs big messages: {big}");
+    // plain Dovecot (LITERAL+, MULTIAPPEND): small ones grouped, big ones alone
+    let srv = TestServer::start(&[]);
+    let pw = srv.adduser("s1", "pw");
+    let (code, rep, err) = upload_json(&user, srv.port, "s1", &pw, &[]);
+    assert_eq!(code, 0, "{err}\n{rep}");
+    assert_eq!(rep["uploaded"], BIG_AND_SMALL.len() as u64);
+    assert_mailbox_is_staging(&user, &dump(srv.port, "s1", &pw), false);
+    assert_eq!(assert_journal_hashes(&user), big);
+    let (code, rep, _) = upload_json(&user, srv.port, "s1", &pw, &[]);
+    assert_eq!(code, 0);
+    assert_eq!(rep["uploaded"], 0);
+
+    // the Exchange proxy: no MULTIAPPEND, LITERAL+; synchronizing literals answered
+    // by the proxy's own `+`, forwarded whole
+    let _ = std::fs::remove_dir_all(user.join("upload"));
+    let srv = TestServer::start(&["--exchange-names"]);
+    let pw = srv.adduser("s2", "pw");
+    let proxy = Proxy::start(srv.port, &["--exchange", "--upstream-sync-literals"]);
+    let (code, rep, err) = upload_json(&user, proxy.port, "s2", &pw, &[]);
+    assert_eq!(code, 0, "{err}\n{rep}");
+    let stats = proxy.stop();
+    assert_eq!(stats["rejected_total"].as_u64().unwrap_or(0), 0, "{stats}");
+    assert_mailbox_is_staging(&user, &dump(srv.port, "s2", &pw), true);
+    assert_eq!(assert_journal_hashes(&user), big);
+}
+
+#[test]
+fn big_staged_file_changed_after_convert_fails_cleanly() {
+    let (_t, user) = staged_with_big_messages(BIG_AND_SMALL);
+    let entries = manifest(&user);
+    let bigs: Vec<&Value> = entries
+        .iter()
+        .filter(|e| e["size"].as_u64().unwrap() > STREAMED_OVER)
+        .collect();
+    // one grows, one shrinks (each by a byte: only the size tells)
+    let grown = bigs[0]["path"].as_str().unwrap().to_owned();
+    let shrunk = bigs[1]["path"].as_str().unwrap().to_owned();
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(user.join(&grown))
+        .unwrap();
+    std::io::Write::write_all(&mut f, b"x").unwrap();
+    drop(f);
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(user.join(&shrunk))
+        .unwrap();
+    f.set_len(bigs[1]["size"].as_u64().unwrap() - 1).unwrap();
+    drop(f);
+    let srv = TestServer::start(&[]);
+    let pw = srv.adduser("s3", "pw");
+    let (code, rep, err) = upload_json(&user, srv.port, "s3", &pw, &[]);
+    assert_eq!(code, 1, "{err}\n{rep}");
+    assert_eq!(rep["reconnects"], 0, "{rep}");
+    let mut failed: Vec<String> = rep["failed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            assert!(
+                f["reason"]
+                    .as_str()
+                    .unwrap()
+                    .contains("changed since convert"),
+                "{f}"
+            );
+            f["path"].as_str().unwrap().to_owned()
+        })
+        .collect();
+    failed.sort();
+    let mut want = vec![grown, shrunk];
+    want.sort();
+    assert_eq!(failed, want);
+    let d = dump(srv.port, "s3", &pw);
+    assert_eq!(d.len(), BIG_AND_SMALL.len() - 2);
+    assert_eq!(rep["uploaded"], d.len() as u64);
+}
+
+#[test]
+fn drop_mid_literal_of_streamed_messages_recovers_without_duplicates() {
+    let (_t, user) = staged_with_big_messages(BIG_AND_SMALL);
+    for (i, extra) in [&["--exchange"][..], &["--exchange", "--no-uidplus"]]
+        .iter()
+        .enumerate()
+    {
+        let _ = std::fs::remove_dir_all(user.join("upload"));
+        let srv = TestServer::start(&["--exchange-names"]);
+        let login = format!("d{i}");
+        let pw = srv.adduser(&login, "pw");
+        let log = srv.dir.path().join("proxy.log");
+        let mut args = extra.to_vec();
+        let log_arg = log.to_str().unwrap();
+        args.extend([
+            "--drop-mid-literal",
+            "3",
+            "--repeat-faults",
+            "--log",
+            log_arg,
+        ]);
+        let proxy = Proxy::start(srv.port, &args);
+        let reports = upload_until_complete(
+            &user,
+            proxy.port,
+            &login,
+            &pw,
+            &["--max-reconnects", "50"],
+            3,
+        );
+        let stats = proxy.stop();
+        assert_mailbox_is_staging(&user, &dump(srv.port, &login, &pw), true);
+        // a streamed literal really was cut half-way
+        let cut_big = std::fs::read_to_string(&log)
+            .unwrap()
+            .lines()
+            .filter(|l| l.contains("dropped mid-literal"))
+            .filter_map(|l| {
+                l.split("lit=")
+                    .nth(1)?
+                    .split(' ')
+                    .next()?
+                    .parse::<u64>()
+                    .ok()
+            })
+            .filter(|&n| n > STREAMED_OVER)
+            .count();
+        assert!(cut_big > 0, "{stats}\n{reports:?}");
+        assert!(
+            reports
+                .iter()
+                .map(|r| r["reconnects"].as_u64().unwrap())
+                .sum::<u64>()
+                > 0
+        );
+    }
+}

@@ -7,13 +7,15 @@
 //! LITERAL+, or LITERAL- up to 4096 bytes) so no round trip is spent per message; big
 //! ones as synchronizing literals, so that a server which refuses the size (Exchange:
 //! `NO Maximum size of appendable message has been exceeded`) says so before we send
-//! megabytes — what mbsync does too.
+//! megabytes — what mbsync does too. A big message's literal can be streamed from its
+//! file ([`Connection::append_streamed`]), a fixed chunk at a time, so that memory does
+//! not grow with the largest message.
 //!
 //! A tagged response that arrives for another command while we wait (pipelining) is
 //! queued, never dropped, so every command gets exactly one completion.
 
 use std::collections::{HashSet, VecDeque};
-use std::io::{BufReader, Write};
+use std::io::{BufReader, Read, Write};
 
 use super::ImapError;
 use super::connect::{Credentials, Stream, buffered, fetch_token, sasl_plain, sasl_xoauth2};
@@ -102,6 +104,118 @@ pub struct AppendItem<'a> {
     pub data: &'a [u8],
 }
 
+/// Buffered output is written once it would exceed this many bytes.
+const OUT_FLUSH: usize = 256 * 1024;
+/// Room in the output buffer beyond [`OUT_FLUSH`] for the command text that follows
+/// a literal (the next message's flags, date and `{N+}`), so that it never has to
+/// grow (doubling) just for those few bytes.
+const OUT_HEADROOM: usize = 16 * 1024;
+
+/// Bytes of a streamed literal read and written at a time: the most of a message
+/// that is ever held. rustls (0.23) takes at most 64 KiB of plaintext per write and
+/// keeps at most that much ciphertext queued, so the TLS path holds no more either.
+pub const LITERAL_CHUNK: usize = 128 * 1024;
+
+/// Why a streamed literal could not be completed: its source yielded other bytes
+/// than the `{N}` announced. The literal is then left unfinished on the wire (never
+/// padded or cut short to a wrong length), and the connection cut.
+#[derive(Debug, thiserror::Error)]
+pub enum LiteralError {
+    /// The source ended early.
+    #[error("the message file ended after {got} of the {announced} bytes announced")]
+    Short {
+        /// The literal's announced length.
+        announced: u64,
+        /// Bytes the source yielded.
+        got: u64,
+    },
+    /// The source has more bytes than announced.
+    #[error("the message file holds more than the {announced} bytes announced")]
+    Long {
+        /// The literal's announced length.
+        announced: u64,
+    },
+    /// Reading the source failed.
+    #[error("cannot read the message file: {0}")]
+    Read(std::io::Error),
+}
+
+/// Why [`copy_literal`] stopped.
+#[derive(Debug)]
+pub(crate) enum CopyError {
+    /// The source is at fault; nothing of the last chunk was written.
+    Source(LiteralError),
+    /// Writing to the connection failed.
+    Write(std::io::Error),
+}
+
+/// Reads into `buf` until it is full or `from` ends; the bytes read.
+fn fill(from: &mut (impl Read + ?Sized), buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match from.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(n)
+}
+
+/// Copies exactly `len` bytes from `from` to `to`, `buf.len()` at a time, as the data
+/// of a literal whose `{len}` is already announced (RFC 3501 §4.3 / RFC 9051 §4.3: the
+/// server takes exactly that many octets as the message, whatever they are).
+///
+/// The last chunk is written only once `from` is known to end right there: a source
+/// that is shorter or longer than `len` is detected while the literal still lacks
+/// bytes, so the server can never take a wrong or truncated message as complete.
+///
+/// `sent` sees each chunk after it was written: work on it (the caller's hash) then
+/// overlaps with the server reading it, instead of holding up the literal while the
+/// server waits (a synchronizing literal's server has nothing else to do).
+pub(crate) fn copy_literal(
+    from: &mut (impl Read + ?Sized),
+    to: &mut (impl Write + ?Sized),
+    len: u64,
+    buf: &mut [u8],
+    sent: &mut (impl FnMut(&[u8]) + ?Sized),
+) -> Result<(), CopyError> {
+    if buf.is_empty() {
+        return Err(CopyError::Write(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "literal copy buffer is empty",
+        )));
+    }
+    let mut done = 0u64;
+    loop {
+        let want = usize::try_from(len - done).map_or(buf.len(), |r| r.min(buf.len()));
+        let got =
+            fill(from, &mut buf[..want]).map_err(|e| CopyError::Source(LiteralError::Read(e)))?;
+        if got < want {
+            return Err(CopyError::Source(LiteralError::Short {
+                announced: len,
+                got: done + got as u64,
+            }));
+        }
+        if done + got as u64 == len {
+            // the source must end here, before the literal's last bytes go out
+            let mut probe = [0u8; 1];
+            let extra =
+                fill(from, &mut probe).map_err(|e| CopyError::Source(LiteralError::Read(e)))?;
+            if extra > 0 {
+                return Err(CopyError::Source(LiteralError::Long { announced: len }));
+            }
+            to.write_all(&buf[..got]).map_err(CopyError::Write)?;
+            sent(&buf[..got]);
+            return Ok(());
+        }
+        to.write_all(&buf[..got]).map_err(CopyError::Write)?;
+        sent(&buf[..got]);
+        done += got as u64;
+    }
+}
+
 /// How an APPEND went out.
 #[derive(Debug)]
 pub enum Sent {
@@ -181,7 +295,7 @@ impl Connection {
     pub(crate) fn new(stream: Stream) -> Self {
         Connection {
             io: buffered(stream),
-            out: Vec::with_capacity(256 * 1024),
+            out: Vec::with_capacity(OUT_FLUSH + OUT_HEADROOM),
             next_tag: 1,
             caps: HashSet::new(),
             caps_after_login: false,
@@ -426,27 +540,20 @@ impl Connection {
         items: &[AppendItem<'_>],
         nonsync: bool,
     ) -> Result<Sent, ImapError> {
-        let tag = self.tag();
-        self.out.extend_from_slice(tag.as_bytes());
-        self.out.extend_from_slice(b" APPEND ");
-        self.out.extend_from_slice(&mailbox_arg(mailbox));
+        let tag = self.append_start(mailbox);
         for item in items {
-            self.out.push(b' ');
-            self.out.push(b'(');
-            for (i, f) in item.flags.iter().enumerate() {
-                if i > 0 {
-                    self.out.push(b' ');
-                }
-                self.out.extend_from_slice(f.as_bytes());
-            }
-            self.out.extend_from_slice(b") \"");
-            self.out.extend_from_slice(item.date.as_bytes());
-            self.out.extend_from_slice(b"\" {");
-            self.out
-                .extend_from_slice(item.data.len().to_string().as_bytes());
+            self.append_message_head(item.flags, item.date, item.data.len() as u64);
             if nonsync {
                 self.out.extend_from_slice(b"+}\r\n");
-                self.out.extend_from_slice(item.data);
+                if self.out.len() + item.data.len() > OUT_FLUSH {
+                    // A MULTIAPPEND group can be a megabyte: rather than grow the
+                    // buffer to hold it, what is buffered goes out first and then the
+                    // literal from the caller's bytes (the same bytes in the same order).
+                    self.flush()?;
+                    self.io.get_mut().write_all(item.data)?;
+                } else {
+                    self.out.extend_from_slice(item.data);
+                }
             } else {
                 self.out.extend_from_slice(b"}\r\n");
                 self.flush()?;
@@ -459,9 +566,81 @@ impl Connection {
         }
         self.out.extend_from_slice(b"\r\n");
         // Keep the buffer bounded: flush once it holds a few hundred KB.
-        if self.out.len() >= 256 * 1024 || !nonsync {
+        if self.out.len() >= OUT_FLUSH || !nonsync {
             self.flush()?;
         }
+        Ok(Sent::Tag(tag))
+    }
+
+    /// `tag APPEND mailbox` into the output buffer; the new tag.
+    fn append_start(&mut self, mailbox: &[u8]) -> String {
+        let tag = self.tag();
+        self.out.extend_from_slice(tag.as_bytes());
+        self.out.extend_from_slice(b" APPEND ");
+        self.out.extend_from_slice(&mailbox_arg(mailbox));
+        tag
+    }
+
+    /// ` (flags) "date" {len` of one message into the output buffer: the literal's
+    /// closing `}` or `+}` is the caller's.
+    fn append_message_head(&mut self, flags: &[String], date: &str, len: u64) {
+        self.out.push(b' ');
+        self.out.push(b'(');
+        for (i, f) in flags.iter().enumerate() {
+            if i > 0 {
+                self.out.push(b' ');
+            }
+            self.out.extend_from_slice(f.as_bytes());
+        }
+        self.out.extend_from_slice(b") \"");
+        self.out.extend_from_slice(date.as_bytes());
+        self.out.extend_from_slice(b"\" {");
+        self.out.extend_from_slice(len.to_string().as_bytes());
+    }
+
+    /// Sends an APPEND of one message of `len` bytes read from `data` while it is
+    /// sent, [`LITERAL_CHUNK`] at a time, so that no message is ever held whole;
+    /// `sent` is called with each chunk once it was written, so that what it sees in
+    /// all is exactly the literal (when this returns [`Sent::Tag`]).
+    ///
+    /// Always a synchronizing literal (RFC 3501 §7.5 / RFC 9051 §7.5): the server can
+    /// refuse the size with a tagged NO instead of `+` before any byte is read. The
+    /// caller has checked `len` against the file (fstat) before it is announced. If
+    /// `data` yields fewer or more than `len` bytes (the file changed underneath), the
+    /// literal cannot be finished correctly and a command cannot be taken back
+    /// mid-literal: the connection is cut with the literal incomplete (the server
+    /// discards it) and [`ImapError::LiteralSource`] returned; this connection is
+    /// unusable then, and earlier pipelined commands on it are of unknown outcome, as
+    /// after any connection loss.
+    pub fn append_streamed(
+        &mut self,
+        mailbox: &[u8],
+        flags: &[String],
+        date: &str,
+        len: u64,
+        data: &mut dyn Read,
+        sent: &mut dyn FnMut(&[u8]),
+    ) -> Result<Sent, ImapError> {
+        let tag = self.append_start(mailbox);
+        self.append_message_head(flags, date, len);
+        self.out.extend_from_slice(b"}\r\n");
+        self.flush()?;
+        if let Some(refused) = self.await_continuation(&tag)? {
+            return Ok(Sent::Refused(refused));
+        }
+        let mut buf =
+            vec![0u8; usize::try_from(len).map_or(LITERAL_CHUNK, |l| l.clamp(1, LITERAL_CHUNK))];
+        match copy_literal(data, self.io.get_mut(), len, &mut buf, sent) {
+            Ok(()) => {}
+            Err(CopyError::Write(e)) => return Err(e.into()),
+            Err(CopyError::Source(e)) => {
+                self.io.get_mut().abort();
+                return Err(ImapError::LiteralSource(e));
+            }
+        }
+        drop(buf);
+        self.out.extend_from_slice(b"\r\n");
+        self.flush()?;
         Ok(Sent::Tag(tag))
     }
 
@@ -902,6 +1081,8 @@ fn auth_hint(creds: &Credentials, address: &str, c: &Completion) -> String {
 
 #[cfg(test)]
 mod tests {
+    use std::io::Read;
+
     use super::*;
 
     fn completion(status: Status, code: Option<(&str, &str)>, text: &str) -> Completion {
@@ -937,6 +1118,309 @@ mod tests {
             completion(Status::No, None, "Message contains NUL characters").throttle_ms(),
             None
         );
+    }
+
+    /// A writer that keeps every `write` call's length.
+    #[derive(Default)]
+    struct Recorder {
+        data: Vec<u8>,
+        writes: Vec<usize>,
+    }
+
+    impl Write for Recorder {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.writes.push(buf.len());
+            self.data.extend_from_slice(buf);
+            Ok(buf.len())
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// A reader that hands out at most `step` bytes per call, like a file or a pipe
+    /// may, with an `Interrupted` now and then.
+    struct Dribble<'a> {
+        data: &'a [u8],
+        step: usize,
+        calls: usize,
+    }
+
+    impl Read for Dribble<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            self.calls += 1;
+            if self.calls.is_multiple_of(5) {
+                return Err(std::io::ErrorKind::Interrupted.into());
+            }
+            let n = self.data.len().min(buf.len()).min(self.step);
+            buf[..n].copy_from_slice(&self.data[..n]);
+            self.data = &self.data[n..];
+            Ok(n)
+        }
+    }
+
+    fn pattern(n: usize) -> Vec<u8> {
+        (0..n).map(|i| (i * 7 % 251) as u8).collect()
+    }
+
+    #[test]
+    fn literal_is_copied_exactly_in_fixed_chunks() {
+        for (len, chunk, step) in [
+            (0, 16, 3),
+            (1, 16, 1),
+            (1000, 64, 7),
+            (1024, 64, 64),
+            (1025, 64, 1000),
+        ] {
+            let data = pattern(len);
+            let mut from = Dribble {
+                data: &data,
+                step,
+                calls: 0,
+            };
+            let mut to = Recorder::default();
+            let mut buf = vec![0u8; chunk];
+            let mut seen = Vec::new();
+            assert!(
+                copy_literal(
+                    &mut from,
+                    &mut to,
+                    len as u64,
+                    &mut buf,
+                    &mut |c: &[u8]| seen.extend_from_slice(c)
+                )
+                .is_ok()
+            );
+            assert_eq!(to.data, data, "len {len} chunk {chunk} step {step}");
+            assert_eq!(seen, data, "the callback sees what was written");
+            assert!(to.writes.iter().all(|&w| w <= chunk), "{:?}", to.writes);
+            // no write smaller than a chunk but the last: fill() gathers short reads
+            if let Some((_, full)) = to.writes.split_last() {
+                assert!(full.iter().all(|&w| w == chunk), "{:?}", to.writes);
+            }
+        }
+    }
+
+    #[test]
+    fn short_or_long_source_never_completes_the_literal() {
+        let data = pattern(1000);
+        // shorter than announced: at most the full chunks before the end go out
+        let mut to = Recorder::default();
+        let r = copy_literal(
+            &mut &data[..],
+            &mut to,
+            1200,
+            &mut [0u8; 64],
+            &mut |_: &[u8]| {},
+        );
+        match r {
+            Err(CopyError::Source(LiteralError::Short {
+                announced: 1200,
+                got: 1000,
+            })) => {}
+            other => panic!("{other:?}"),
+        }
+        assert!(to.data.len() < 1000 && data.starts_with(&to.data));
+        // longer than announced: the last chunk is held back
+        let mut to = Recorder::default();
+        let r = copy_literal(
+            &mut &data[..],
+            &mut to,
+            640,
+            &mut [0u8; 64],
+            &mut |_: &[u8]| {},
+        );
+        assert!(
+            matches!(
+                r,
+                Err(CopyError::Source(LiteralError::Long { announced: 640 }))
+            ),
+            "{r:?}"
+        );
+        assert_eq!(to.data.len(), 640 - 64);
+        // exactly a chunk long and one byte more: nothing at all goes out
+        let mut to = Recorder::default();
+        let r = copy_literal(
+            &mut &data[..65],
+            &mut to,
+            64,
+            &mut [0u8; 64],
+            &mut |_: &[u8]| {},
+        );
+        assert!(
+            matches!(r, Err(CopyError::Source(LiteralError::Long { .. }))),
+            "{r:?}"
+        );
+        assert!(to.data.is_empty());
+    }
+
+    #[test]
+    fn source_read_error_and_write_error_are_told_apart() {
+        struct Broken;
+        impl Read for Broken {
+            fn read(&mut self, _: &mut [u8]) -> std::io::Result<usize> {
+                Err(std::io::Error::other("EIO"))
+            }
+        }
+        let r = copy_literal(
+            &mut Broken,
+            &mut Recorder::default(),
+            10,
+            &mut [0u8; 4],
+            &mut |_: &[u8]| {},
+        );
+        assert!(
+            matches!(r, Err(CopyError::Source(LiteralError::Read(_)))),
+            "{r:?}"
+        );
+        struct Full;
+        impl Write for Full {
+            fn write(&mut self, _: &[u8]) -> std::io::Result<usize> {
+                Err(std::io::ErrorKind::BrokenPipe.into())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let data = pattern(10);
+        let r = copy_literal(
+            &mut &data[..],
+            &mut Full,
+            10,
+            &mut [0u8; 4],
+            &mut |_: &[u8]| {},
+        );
+        assert!(matches!(r, Err(CopyError::Write(_))), "{r:?}");
+    }
+
+    /// A one-command IMAP server on 127.0.0.1: reads the APPEND line, answers
+    /// `answer` to it, then (after `+`) reads the literal and the final CRLF and
+    /// answers OK; returns everything the client sent.
+    fn fake_server(answer: &'static str) -> (u16, std::thread::JoinHandle<Vec<u8>>) {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let h = std::thread::spawn(move || {
+            let (mut s, _) = listener.accept().unwrap();
+            let mut got = Vec::new();
+            let mut byte = [0u8; 1];
+            while !got.ends_with(b"}\r\n") {
+                if s.read(&mut byte).unwrap() == 0 {
+                    return got;
+                }
+                got.push(byte[0]);
+            }
+            s.write_all(answer.as_bytes()).unwrap();
+            if !answer.starts_with('+') {
+                return got;
+            }
+            let line = String::from_utf8_lossy(&got).into_owned();
+            let n: usize = line
+                .rsplit('{')
+                .next()
+                .and_then(|t| t.trim_end_matches("}\r\n").parse().ok())
+                .unwrap();
+            let mut rest = vec![0u8; 64 * 1024];
+            let start = got.len();
+            while got.len() < start + n + 2 {
+                match s.read(&mut rest) {
+                    Ok(0) | Err(_) => return got,
+                    Ok(k) => got.extend_from_slice(&rest[..k]),
+                }
+            }
+            s.write_all(b"m1 OK [APPENDUID 9 4] done\r\n").unwrap();
+            got
+        });
+        (port, h)
+    }
+
+    fn client(port: u16) -> Connection {
+        let tcp = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        Connection::new(Stream::Plain(tcp))
+    }
+
+    const DATE: &str = "04-Jan-2010 09:15:02 +0100";
+
+    #[test]
+    fn streamed_append_sends_exactly_the_synchronizing_literal() {
+        let data = pattern(3 * LITERAL_CHUNK + 17);
+        let (port, server) = fake_server("+ go\r\n");
+        let mut conn = client(port);
+        let flags = vec!["\\Seen".to_owned()];
+        let mut src = &data[..];
+        let mut seen = Vec::new();
+        let sent = conn
+            .append_streamed(
+                b"INBOX",
+                &flags,
+                DATE,
+                data.len() as u64,
+                &mut src,
+                &mut |c| seen.extend_from_slice(c),
+            )
+            .unwrap();
+        assert!(matches!(&sent, Sent::Tag(t) if t == "m1"), "{sent:?}");
+        let c = conn.next_completion().unwrap();
+        assert_eq!(c.append_uid(), Some((9, vec![4])));
+        let mut want = format!(
+            "m1 APPEND \"INBOX\" (\\Seen) \"{DATE}\" {{{}}}\r\n",
+            data.len()
+        )
+        .into_bytes();
+        want.extend_from_slice(&data);
+        want.extend_from_slice(b"\r\n");
+        assert!(server.join().unwrap() == want, "wire differs");
+        assert!(seen == data, "the callback saw other bytes");
+    }
+
+    #[test]
+    fn streamed_append_refused_before_the_literal_reads_nothing() {
+        let (port, server) = fake_server("m1 NO [TOOBIG] Maximum size exceeded\r\n");
+        let mut conn = client(port);
+        let data = pattern(1000);
+        let mut src = Dribble {
+            data: &data,
+            step: 1000,
+            calls: 0,
+        };
+        match conn
+            .append_streamed(b"INBOX", &[], DATE, 1000, &mut src, &mut |_| {})
+            .unwrap()
+        {
+            Sent::Refused(c) => assert_eq!(c.status, Status::No),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(
+            src.calls, 0,
+            "the file was read although the server refused"
+        );
+        server.join().unwrap();
+    }
+
+    #[test]
+    fn streamed_append_from_a_shrunk_file_cuts_the_connection_mid_literal() {
+        let (port, server) = fake_server("+ go\r\n");
+        let mut conn = client(port);
+        // announced 2 chunks and a bit, the source has one chunk and a bit
+        let data = pattern(LITERAL_CHUNK + 100);
+        let announced = 2 * LITERAL_CHUNK as u64 + 100;
+        let mut src = &data[..];
+        let e = conn
+            .append_streamed(b"INBOX", &[], DATE, announced, &mut src, &mut |_| {})
+            .unwrap_err();
+        assert!(
+            matches!(e, ImapError::LiteralSource(LiteralError::Short { .. })),
+            "{e}"
+        );
+        assert!(e.is_connection_lost());
+        let got = server.join().unwrap();
+        let head = got.iter().position(|&b| b == b'\n').unwrap() + 1;
+        assert!(
+            (got.len() - head) < announced as usize,
+            "the server got a complete literal"
+        );
+        // nothing more can go out on it
+        assert!(conn.run(b"NOOP").is_err());
     }
 
     #[test]

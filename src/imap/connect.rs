@@ -164,6 +164,19 @@ impl Write for Stream {
     }
 }
 
+impl Stream {
+    /// Cuts the connection both ways at once, without a TLS close_notify: used when a
+    /// literal cannot be completed, so that not one more byte of the command leaves.
+    pub(crate) fn abort(&mut self) {
+        let tcp = match self {
+            Stream::Plain(s) => s,
+            Stream::Tls(s) => &s.sock,
+        };
+        // already gone is as good as cut
+        let _ = tcp.shutdown(std::net::Shutdown::Both);
+    }
+}
+
 fn tls_config(cfg: &ServerConfig) -> Result<Arc<rustls::ClientConfig>, ImapError> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let algorithms = provider.signature_verification_algorithms;

@@ -12,7 +12,9 @@ pub mod proto;
 use chrono::{DateTime, FixedOffset};
 use thiserror::Error;
 
-pub use client::{AppendItem, Completion, Connection, FetchedMeta, ListEntry, MailboxInfo, Sent};
+pub use client::{
+    AppendItem, Completion, Connection, FetchedMeta, ListEntry, LiteralError, MailboxInfo, Sent,
+};
 pub use connect::{Credentials, Secret, Security, ServerConfig, connect};
 pub use proto::Status;
 
@@ -45,6 +47,10 @@ pub enum ImapError {
     /// The server sent something we cannot work with.
     #[error("protocol error: {0}")]
     Protocol(String),
+    /// A streamed literal's source did not yield the bytes announced in its `{N}`; the
+    /// connection was cut in the middle of the literal, so the command never completed.
+    #[error("{0}; the connection was cut mid-literal")]
+    LiteralSource(#[from] client::LiteralError),
 }
 
 impl From<std::io::Error> for ImapError {
@@ -57,7 +63,10 @@ impl ImapError {
     /// Whether the connection is gone (reconnecting may help), as opposed to a refusal
     /// that would repeat.
     pub fn is_connection_lost(&self) -> bool {
-        matches!(self, ImapError::Proto(_) | ImapError::Bye(_))
+        matches!(
+            self,
+            ImapError::Proto(_) | ImapError::Bye(_) | ImapError::LiteralSource(_)
+        )
     }
 }
 

@@ -32,6 +32,7 @@ pub mod rollback;
 mod send;
 mod spill;
 mod survey;
+mod uidset;
 pub mod verify;
 
 pub use spill::SpillError;
@@ -602,6 +603,21 @@ impl Ctx<'_> {
     fn message(&self, rel: &str) -> Result<Vec<u8>, ReadError> {
         let path = self.root.join(rel);
         std::fs::read(&path).map_err(|source| ReadError::Io { path, source })
+    }
+
+    /// A staged message opened for streaming, with its size now (fstat of the open
+    /// file, so the size checked is the size of what will be read).
+    fn open_message(&self, rel: &str) -> Result<(std::fs::File, u64), ReadError> {
+        let path = self.root.join(rel);
+        let file = std::fs::File::open(&path).map_err(|source| ReadError::Io {
+            path: path.clone(),
+            source,
+        })?;
+        let len = file
+            .metadata()
+            .map_err(|source| ReadError::Io { path, source })?
+            .len();
+        Ok((file, len))
     }
 
     fn index_folder_name(&self, folder: u32) -> String {

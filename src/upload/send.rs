@@ -32,11 +32,14 @@ use super::journal::{Record, State, next_state};
 use super::matching::{ItemView, Matcher, Outcome};
 use super::plan::FolderPlan;
 use super::spill::{Sorted, SpillError, strs_of};
+use super::uidset::UidSet;
 use super::{Ctx, Failure, UploadError};
-use crate::imap::{self, AppendItem, Connection, FetchedMeta, Sent, Status};
+use crate::imap::{self, AppendItem, Connection, FetchedMeta, ImapError, Sent, Status};
 
 /// Literals above this size are synchronizing: the server can refuse the size before
-/// the bytes are sent.
+/// the bytes are sent. They are also streamed from the staged file instead of read
+/// whole ([`Connection::append_streamed`]), so that memory does not depend on the
+/// largest message.
 const SYNC_LITERAL_OVER: usize = 256 * 1024;
 /// At most this many messages in one MULTIAPPEND command.
 const GROUP_MESSAGES: usize = 16;
@@ -60,6 +63,26 @@ const CHUNK: usize = if cfg!(debug_assertions) { 40 } else { 2000 };
 /// More uncertain messages than this are looked up with one bulk FETCH instead of a
 /// SEARCH each.
 const SEARCH_EACH_MAX: usize = 8;
+
+/// Whether a message of `size` bytes is streamed from its file (always as a
+/// synchronizing literal, alone in its APPEND) rather than read whole.
+fn streamed(size: u64) -> bool {
+    size > SYNC_LITERAL_OVER as u64
+}
+
+/// A message of a group ready to go out: read whole, its hash taken.
+type Held = (Item, Vec<u8>, Vec<String>);
+
+/// A big message ready to be streamed: its open file (size checked) and flags.
+type Streamed = (Item, std::fs::File, Vec<String>);
+
+/// A message's bytes as they are about to go out.
+enum Body {
+    /// Read whole (a small message, grouped).
+    Held(Vec<u8>),
+    /// Opened with its size checked, read while it is sent (a big one).
+    File(std::fs::File),
+}
 
 /// One message of the folder as the uploader needs it.
 #[derive(Debug, Clone)]
@@ -117,47 +140,46 @@ fn for_each_chunk(
     sorted: &Sorted,
     mut each: impl FnMut(Vec<Msg>) -> Result<(), UploadError>,
 ) -> Result<(), UploadError> {
-    let mut chunk: Vec<(u128, Msg)> = Vec::with_capacity(CHUNK);
-    let mut flush = |chunk: &mut Vec<(u128, Msg)>| -> Result<(), UploadError> {
+    // The keys beside the messages, so that the messages are handed over as they are:
+    // one copy of a chunk is held, grown to its size (a folder of a few hundred
+    // messages does not pay for CHUNK).
+    let mut keys: Vec<u128> = Vec::new();
+    let mut chunk: Vec<Msg> = Vec::new();
+    let mut flush = |keys: &mut Vec<u128>, chunk: &mut Vec<Msg>| -> Result<(), UploadError> {
         if chunk.is_empty() {
             return Ok(());
         }
         {
             let book = ctx.journal.lock().unwrap_or_else(|p| p.into_inner());
             if book.changes.count(folder as usize) > 0 {
-                let at: HashMap<u128, usize> = chunk
-                    .iter()
-                    .enumerate()
-                    .map(|(i, (k, _))| (*k, i))
-                    .collect();
+                let at: HashMap<u128, usize> =
+                    keys.iter().enumerate().map(|(i, k)| (*k, i)).collect();
                 book.changes.read::<UploadError>(folder as usize, |r| {
                     let (k, c) = super::survey::decode_change(r)?;
-                    if let Some(&i) = at.get(&k) {
-                        let m = &mut chunk[i].1;
+                    if let Some(m) = at.get(&k).and_then(|&i| chunk.get_mut(i)) {
                         m.state = next_state(m.state, c);
                     }
                     Ok(())
                 })?;
             }
         }
-        each(chunk.drain(..).map(|(_, m)| m).collect())
+        keys.clear();
+        each(std::mem::take(chunk))
     };
     sorted.read::<UploadError>(|r| {
         let v = ItemView::decode(r)?;
-        chunk.push((
-            v.key,
-            Msg {
-                ord: v.ord,
-                item: item_of_view(&v)?,
-                state: v.state,
-            },
-        ));
+        keys.push(v.key);
+        chunk.push(Msg {
+            ord: v.ord,
+            item: item_of_view(&v)?,
+            state: v.state,
+        });
         if chunk.len() == CHUNK {
-            flush(&mut chunk)?;
+            flush(&mut keys, &mut chunk)?;
         }
         Ok(())
     })?;
-    flush(&mut chunk)
+    flush(&mut keys, &mut chunk)
 }
 
 struct Run<'c, 'a> {
@@ -234,7 +256,7 @@ impl Run<'_, '_> {
         let validity = info.uidvalidity;
 
         // 0. the UIDs the journal gives this folder's messages: never claimed twice
-        let mut claimed: HashSet<u32> = HashSet::new();
+        let mut claimed = UidSet::new();
         for_each_chunk(ctx, folder, &sorted, |chunk| {
             for m in chunk {
                 if let Some(State::Stored {
@@ -531,7 +553,7 @@ impl Run<'_, '_> {
         conn: &mut Connection,
         uncertain: &[Item],
         floor: u32,
-        claimed: &HashSet<u32>,
+        claimed: &UidSet,
     ) -> Result<Vec<Option<u32>>, UploadError> {
         let mut found = self.lookup(conn, uncertain, floor, claimed)?;
         let started = Instant::now();
@@ -547,7 +569,7 @@ impl Run<'_, '_> {
             }
             std::thread::sleep(SETTLE_POLL);
             let mut taken = claimed.clone();
-            taken.extend(found.iter().flatten());
+            taken.extend(found.iter().flatten().copied());
             let items: Vec<Item> = pending.iter().map(|&i| uncertain[i].clone()).collect();
             let again = self.lookup(conn, &items, floor, &taken)?;
             for (&i, uid) in pending.iter().zip(again) {
@@ -606,7 +628,7 @@ impl Run<'_, '_> {
         conn: &mut Connection,
         items: &[Item],
         floor: u32,
-        claimed: &HashSet<u32>,
+        claimed: &UidSet,
     ) -> Result<Vec<Option<u32>>, UploadError> {
         if items.len() > SEARCH_EACH_MAX {
             return self.bulk_match(conn, items, floor, claimed);
@@ -634,7 +656,7 @@ impl Run<'_, '_> {
             let uids: Vec<u32> = conn
                 .uid_search(&criteria)?
                 .into_iter()
-                .filter(|u| *u >= floor && !taken.contains(u))
+                .filter(|u| *u >= floor && !taken.contains(*u))
                 .collect();
             if uids.is_empty() {
                 out.push(None);
@@ -656,7 +678,7 @@ impl Run<'_, '_> {
         conn: &mut Connection,
         items: &[Item],
         floor: u32,
-        claimed: &HashSet<u32>,
+        claimed: &UidSet,
     ) -> Result<Vec<Option<u32>>, UploadError> {
         let metas: Vec<FetchedMeta> = conn
             .uid_fetch_meta(&format!("{floor}:*"), true, false)?
@@ -725,14 +747,15 @@ impl Run<'_, '_> {
                     }
                     j.journal.sync()?;
                 }
-                let mut group: Vec<(Item, Vec<u8>, Vec<String>)> = Vec::new();
+                let mut group: Vec<Held> = Vec::new();
+                let mut big_one: Option<Streamed> = None;
                 let mut group_bytes = 0usize;
                 while let Some((item, single)) = queue.front() {
                     if !intended.contains(&item.path) {
                         break;
                     }
                     let single = *single;
-                    if !group.is_empty() && (single || !multi) {
+                    if !group.is_empty() && (single || !multi || streamed(item.size)) {
                         break;
                     }
                     let (item, _) = queue.pop_front().unwrap_or_else(|| unreachable!());
@@ -749,26 +772,34 @@ impl Run<'_, '_> {
                         )?;
                         continue;
                     }
-                    let data = match self.ctx.message(&item.path) {
-                        Ok(d) => d,
-                        Err(e) => {
-                            self.fail(&item, format!("cannot read the staged file: {e}"))?;
-                            continue;
+                    // A big one is opened and its size checked now, before its `{N}` is
+                    // announced; its bytes are read while they are sent.
+                    let data = if streamed(item.size) {
+                        match self.ctx.open_message(&item.path) {
+                            Ok((file, len)) if len == item.size => Body::File(file),
+                            Ok(_) => {
+                                self.fail(&item, changed_since_convert())?;
+                                continue;
+                            }
+                            Err(e) => {
+                                self.fail(&item, format!("cannot read the staged file: {e}"))?;
+                                continue;
+                            }
+                        }
+                    } else {
+                        match self.ctx.message(&item.path) {
+                            Ok(d) if d.len() as u64 == item.size => Body::Held(d),
+                            Ok(_) => {
+                                self.fail(&item, changed_since_convert())?;
+                                continue;
+                            }
+                            Err(e) => {
+                                self.fail(&item, format!("cannot read the staged file: {e}"))?;
+                                continue;
+                            }
                         }
                     };
-                    if data.len() as u64 != item.size {
-                        self.fail(
-                            &item,
-                            "the staged file changed since convert (size differs from the \
-                             manifest); run mailstage convert again"
-                                .into(),
-                        )?;
-                        continue;
-                    }
-                    // The journal's `stored` carries the SHA-256 of exactly the bytes
-                    // sent (convert no longer writes one into the manifest).
                     let mut item = item;
-                    item.sha256 = hex::encode(sha2::Sha256::digest(&data));
                     let (flags, dropped, _) = super::append_flags(&item.flags, opts);
                     if !dropped.is_empty() {
                         let mut s = self.stats();
@@ -776,6 +807,16 @@ impl Run<'_, '_> {
                             *s.dropped.entry(d).or_insert(0) += 1;
                         }
                     }
+                    let data = match data {
+                        Body::Held(d) => d,
+                        Body::File(file) => {
+                            big_one = Some((item, file, flags));
+                            break;
+                        }
+                    };
+                    // The journal's `stored` carries the SHA-256 of exactly the bytes
+                    // sent (convert no longer writes one into the manifest).
+                    item.sha256 = hex::encode(sha2::Sha256::digest(&data));
                     let big = data.len() > SYNC_LITERAL_OVER || !conn.can_nonsync(data.len());
                     group_bytes += data.len();
                     group.push((item, data, flags));
@@ -793,27 +834,32 @@ impl Run<'_, '_> {
                         break;
                     }
                 }
-                if group.is_empty() {
-                    continue;
-                }
-                let nonsync = group
-                    .iter()
-                    .all(|(_, d, _)| d.len() <= SYNC_LITERAL_OVER && conn.can_nonsync(d.len()));
-                let dates: Vec<String> = group
-                    .iter()
-                    .map(|(i, _, _)| imap::imap_date(&i.date))
-                    .collect();
-                let parts: Vec<AppendItem<'_>> = group
-                    .iter()
-                    .zip(&dates)
-                    .map(|((_, d, f), date)| AppendItem {
-                        flags: f,
-                        date,
-                        data: d,
-                    })
-                    .collect();
-                let sent = conn.append(&self.wire, &parts, nonsync)?;
-                let items: Vec<Item> = group.into_iter().map(|(i, _, _)| i).collect();
+                let (sent, items) = if let Some(big) = big_one {
+                    let (sent, item) = self.send_streamed(conn, big)?;
+                    (sent, vec![item])
+                } else {
+                    if group.is_empty() {
+                        continue;
+                    }
+                    let nonsync = group
+                        .iter()
+                        .all(|(_, d, _)| d.len() <= SYNC_LITERAL_OVER && conn.can_nonsync(d.len()));
+                    let dates: Vec<String> = group
+                        .iter()
+                        .map(|(i, _, _)| imap::imap_date(&i.date))
+                        .collect();
+                    let parts: Vec<AppendItem<'_>> = group
+                        .iter()
+                        .zip(&dates)
+                        .map(|((_, d, f), date)| AppendItem {
+                            flags: f,
+                            date,
+                            data: d,
+                        })
+                        .collect();
+                    let sent = conn.append(&self.wire, &parts, nonsync)?;
+                    (sent, group.into_iter().map(|(i, _, _)| i).collect())
+                };
                 let len: usize = items.iter().map(|i| i.size as usize).sum();
                 match sent {
                     Sent::Tag(tag) => {
@@ -860,6 +906,43 @@ impl Run<'_, '_> {
             )?;
         }
         Ok(stored)
+    }
+
+    /// Sends one big message streamed from its file, hashing it on the way.
+    ///
+    /// If the file yields other bytes than its size said (it changed after the check),
+    /// the literal was left unfinished and the connection cut, so the server did not
+    /// store it: the message fails with the reason, and the lost connection goes to
+    /// the caller, which reconnects and resolves the pipelined rest from the journal.
+    fn send_streamed(
+        &mut self,
+        conn: &mut Connection,
+        (mut item, mut file, flags): Streamed,
+    ) -> Result<(Sent, Item), UploadError> {
+        let date = imap::imap_date(&item.date);
+        // The journal's `stored` carries the SHA-256 of exactly the bytes sent: each
+        // chunk is hashed once it is written, while the server reads it.
+        let mut sha = sha2::Sha256::new();
+        let mut hash = |chunk: &[u8]| sha.update(chunk);
+        match conn.append_streamed(&self.wire, &flags, &date, item.size, &mut file, &mut hash) {
+            Ok(sent) => {
+                if matches!(sent, Sent::Tag(_)) {
+                    item.sha256 = hex::encode(sha.finalize());
+                }
+                Ok((sent, item))
+            }
+            Err(ImapError::LiteralSource(e)) => {
+                self.fail(
+                    &item,
+                    format!(
+                        "the staged file changed while it was sent ({e}); run mailstage \
+                         convert again"
+                    ),
+                )?;
+                Err(ImapError::LiteralSource(e).into())
+            }
+            Err(e) => Err(e.into()),
+        }
     }
 
     fn complete(
@@ -927,18 +1010,20 @@ impl Run<'_, '_> {
     }
 }
 
+/// Why a staged file whose size is not the manifest's is not sent.
+fn changed_since_convert() -> String {
+    "the staged file changed since convert (size differs from the manifest); run \
+     mailstage convert again"
+        .into()
+}
+
 /// The UID among `metas` that is `item`: same INTERNALDATE (as an instant), same
 /// Message-ID when `check_id` (the SEARCH already matched it otherwise), not taken;
 /// an exact size is preferred, since Exchange may re-encode and change it.
-fn best_match(
-    item: &Item,
-    metas: &[FetchedMeta],
-    taken: &HashSet<u32>,
-    check_id: bool,
-) -> Option<u32> {
+fn best_match(item: &Item, metas: &[FetchedMeta], taken: &UidSet, check_id: bool) -> Option<u32> {
     let candidates: Vec<&FetchedMeta> = metas
         .iter()
-        .filter(|m| !taken.contains(&m.uid))
+        .filter(|m| !taken.contains(m.uid))
         .filter(|m| imap::parse_imap_date(&m.internal_date).is_some_and(|d| d == item.date))
         .filter(|m| {
             !check_id
