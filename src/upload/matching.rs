@@ -53,7 +53,7 @@ use chrono::{DateTime, FixedOffset};
 
 use super::journal::State;
 use super::send::Item;
-use super::spill::{Dec, Enc, Spill, SpillError, strs_of};
+use crate::spill::{Dec, Enc, Spill, SpillError, strs_of};
 use crate::imap::{self, FetchedMeta};
 
 /// Messages per bucket, about: the most of either side matching holds at a time

@@ -30,11 +30,12 @@ mod matching;
 pub mod plan;
 pub mod rollback;
 mod send;
-mod spill;
+// `send.rs` names it `super::spill`; the module itself is crate-level (convert uses it too).
+use crate::spill;
 mod survey;
 pub mod verify;
 
-pub use spill::SpillError;
+pub use crate::spill::SpillError;
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -48,7 +49,7 @@ use crate::progress::Progress;
 use crate::stage::reader::{self, ReadError};
 use journal::{Journal, JournalError, Record};
 use plan::FolderPlan;
-use spill::{Enc, Spill};
+use crate::spill::{Enc, Spill};
 use survey::StagedSet;
 
 /// Keywords dropped unless the admin keeps them: client-side state that Exchange would
