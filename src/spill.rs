@@ -15,6 +15,9 @@ use std::fs::File;
 use std::io::{self, BufReader, Read, Write};
 use std::os::unix::fs::FileExt;
 
+mod runs;
+pub(crate) use runs::{ExtSort, Tape, TapeReader};
+
 /// Bytes a part holds in memory before they go to its file.
 const BUF: usize = 8 * 1024;
 /// Open files per spill at most.

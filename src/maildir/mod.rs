@@ -35,7 +35,7 @@ pub use filename::{
     FlagSet, ImapFlags, InfoFlags, ParsedName, flag_set, imap_flags, parse_filename, parse_info,
 };
 pub use keywords::Keywords;
-pub use scan::{FolderMessages, Message, ScanTotals, Scanner};
+pub use scan::{Chunks, FolderMessages, Listing, Message, ScanTotals, Scanner};
 
 use crate::mutf7::Mutf7Error;
 

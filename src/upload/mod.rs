@@ -46,10 +46,10 @@ use serde::Serialize;
 
 use crate::imap::{self, ImapError, ServerConfig};
 use crate::progress::Progress;
+use crate::spill::{Enc, Spill};
 use crate::stage::reader::{self, ReadError};
 use journal::{Journal, JournalError, Record};
 use plan::FolderPlan;
-use crate::spill::{Enc, Spill};
 use survey::StagedSet;
 
 /// Keywords dropped unless the admin keeps them: client-side state that Exchange would
