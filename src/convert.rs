@@ -526,7 +526,10 @@ fn convert_folder(
     // are detected within a folder only, so the map lives as long as the folder.
     let mut seen = Seen::new(piece);
     let mut chunks = msgs.chunks();
-    while let Some((start, chunk)) = chunks.next_chunk(CHUNK_MESSAGES, CHUNK_BYTES)? {
+    // A tiny piece (tests) also makes tiny chunks, so that first copies of
+    // duplicates are in earlier chunks and read back by index.
+    let max = CHUNK_MESSAGES.min(piece.max(1));
+    while let Some((start, chunk)) = chunks.next_chunk(max, CHUNK_BYTES)? {
         // Phase 1: read, hash, repair — in parallel.
         let processed: Vec<Processed> = (0..chunk.len())
             .into_par_iter()

@@ -128,7 +128,7 @@ impl Seen {
     /// The map becomes a sorted run on the tape.
     fn spill(&mut self) -> Result<(), SpillError> {
         let mut entries: Vec<(Key, u32)> = self.map.drain().collect();
-        entries.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        entries.sort_unstable_by_key(|a| a.0);
         let words = (entries.len() * BLOOM_BITS).div_ceil(64).max(1);
         let mut run = Run {
             start: self.tape.len(),
