@@ -10,7 +10,7 @@
 //! ([`maildir::Scanner`]), and what is per message is bounded by a piece of
 //! [`PIECE`] messages: a larger folder's listing is sorted and kept on temp files
 //! ([`maildir::Listing`]) and read back a chunk at a time, its duplicate map keeps
-//! sorted runs on a temp file with a Bloom filter each ([`seen`]), and the sweep's
+//! sorted runs on a temp file with a Bloom filter each (`seen.rs`), and the sweep's
 //! [`KeepSet`] goes to a temp file and is checked in buckets. What stays for the
 //! whole run is per folder (plans, the `folders.json` rows).
 

@@ -28,7 +28,7 @@ const READ_BUF: usize = 64 * 1024;
 /// A temporary file could not be created, written or read back.
 #[derive(Debug, thiserror::Error)]
 #[error(
-    "temporary file (upload, verify and rollback work through a mailbox in pieces there; $TMPDIR sets where): {0}"
+    "temporary file (convert, upload, verify and rollback work through a large mailbox in pieces there; $TMPDIR sets where): {0}"
 )]
 pub struct SpillError(#[from] io::Error);
 
