@@ -810,7 +810,9 @@ fn scanner_listing_order_keeps_walk_order() -> TestResult {
             let listing = scanner.list_bounded(i, piece).unwrap();
             let want = &md.folders[i].messages;
             assert_eq!(listing.len(), want.len());
-            assert_eq!(listing.on_disk(), want.len() > piece);
+            // On disk for more than a piece of messages (or of directory entries).
+            assert!(listing.on_disk() || want.len() <= piece);
+            assert!(!listing.on_disk() || piece < 1000);
             assert_eq!(
                 listing.total_bytes(),
                 want.iter().map(|m| m.size).sum::<u64>()

@@ -13,7 +13,7 @@ use std::io::{BufReader, Read, Take, Write};
 use super::{ReadAt, SpillError, cut_short};
 
 /// Bytes a [`Tape`] buffers before they go to its file.
-const TAPE_BUF: usize = 64 * 1024;
+const TAPE_BUF: usize = 16 * 1024;
 /// Read buffer of each run while runs are merged.
 const MERGE_BUF: usize = 8 * 1024;
 /// Runs merged at once: the merge holds one [`MERGE_BUF`] per run.
@@ -157,6 +157,11 @@ impl ExtSort {
             tape: Tape::default(),
             runs: Vec::new(),
         }
+    }
+
+    /// True once some records went to a run on the temp file.
+    pub(crate) fn spilled(&self) -> bool {
+        !self.runs.is_empty()
     }
 
     /// Adds a record.

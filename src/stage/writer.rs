@@ -412,7 +412,7 @@ fn sweep_dir(
 
 /// Open files, and bytes buffered per file, of each of the two spills of
 /// [`sweep_in_buckets`].
-const SWEEP_PARTS: usize = 16;
+const SWEEP_PARTS: usize = 8;
 const SWEEP_BUF: usize = 8 * 1024;
 
 /// One directory met by [`sweep_in_buckets`].

@@ -113,15 +113,24 @@ struct Sink {
 }
 
 impl Sink {
+    /// From now on the records go to disk (those so far too).
+    fn to_disk(&mut self) -> Result<(), SpillError> {
+        if self.disk.is_some() {
+            return Ok(());
+        }
+        let mut disk = DiskList::default();
+        for r in &self.out.list {
+            disk.push(r.name(&self.out.names), r)?;
+        }
+        self.out.names = Vec::new();
+        self.out.list = Vec::new();
+        self.disk = Some(disk);
+        Ok(())
+    }
+
     fn push(&mut self, name: &[u8], mut rec: Record) -> Result<(), SpillError> {
         if self.disk.is_none() && self.out.list.len() >= self.piece {
-            let mut disk = DiskList::default();
-            for r in &self.out.list {
-                disk.push(r.name(&self.out.names), r)?;
-            }
-            self.out.names = Vec::new();
-            self.out.list = Vec::new();
-            self.disk = Some(disk);
+            self.to_disk()?;
         }
         self.len += 1;
         self.total_bytes += rec.size;
@@ -243,6 +252,11 @@ fn list_messages(
         rec.push(kind_byte(kind));
         rec.extend_from_slice(entry.file_name().as_bytes());
         sorter.push(&rec)?;
+    }
+    // More than a piece of entries: most likely more than a piece of messages, so
+    // the records go straight to disk rather than through a piece in memory.
+    if sorter.spilled() {
+        sink.to_disk()?;
     }
     let mut unmapped = Vec::new();
     // The place borrows the sink's header; the records go to the sink, so the
