@@ -114,7 +114,7 @@ struct Sink {
 
 impl Sink {
     /// From now on the records go to disk (those so far too).
-    fn to_disk(&mut self) -> Result<(), SpillError> {
+    fn go_to_disk(&mut self) -> Result<(), SpillError> {
         if self.disk.is_some() {
             return Ok(());
         }
@@ -130,7 +130,7 @@ impl Sink {
 
     fn push(&mut self, name: &[u8], mut rec: Record) -> Result<(), SpillError> {
         if self.disk.is_none() && self.out.list.len() >= self.piece {
-            self.to_disk()?;
+            self.go_to_disk()?;
         }
         self.len += 1;
         self.total_bytes += rec.size;
@@ -256,7 +256,7 @@ fn list_messages(
     // More than a piece of entries: most likely more than a piece of messages, so
     // the records go straight to disk rather than through a piece in memory.
     if sorter.spilled() {
-        sink.to_disk()?;
+        sink.go_to_disk()?;
     }
     let mut unmapped = Vec::new();
     // The place borrows the sink's header; the records go to the sink, so the
