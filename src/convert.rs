@@ -7,10 +7,12 @@
 //! appended. Chunks bound memory (count and bytes) and keep the output deterministic.
 //!
 //! Memory does not grow with the mailbox: the source is scanned one folder at a time
-//! ([`maildir::Scanner`]), so only one folder's compact message list is alive, and
-//! the duplicate map is per folder. What stays for the whole run is per folder
-//! (plans, the `folders.json` rows) plus the sweep's [`KeepSet`] of 8 bytes per
-//! staged or quarantined file.
+//! ([`maildir::Scanner`]), and what is per message is bounded by a piece of
+//! [`PIECE`] messages: a larger folder's listing is sorted and kept on temp files
+//! ([`maildir::Listing`]) and read back a chunk at a time, its duplicate map keeps
+//! sorted runs on a temp file with a Bloom filter each (`seen.rs`), and the sweep's
+//! [`KeepSet`] goes to a temp file and is checked in buckets. What stays for the
+//! whole run is per folder (plans, the `folders.json` rows).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs::{self, File};
@@ -24,9 +26,10 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::folders::{self, Decision, MappingRules, Target};
-use crate::maildir::{self, FolderMessages, LayoutChoice, Message};
+use crate::maildir::{self, FolderMessages, LayoutChoice, Listing, Message};
 use crate::progress::Progress;
 use crate::repair::{self, Outcome, QuarantineReason, Repair};
+use crate::spill::SpillError;
 use crate::stage::paths::{self, MAIL_DIR, QUARANTINE_DIR};
 use crate::stage::quarantine::{self as release, ReleaseError, Releases};
 use crate::stage::writer::{self, KeepSet, StageError, UserStage};
@@ -40,6 +43,29 @@ use crate::stage::{Entry, Status};
 /// on whether a mailbox happened to have a run of large messages.
 const CHUNK_MESSAGES: usize = 512;
 const CHUNK_BYTES: u64 = 16 * 1024 * 1024;
+
+mod seen;
+use seen::Seen;
+
+/// Messages per piece: a folder listing of more goes to temp files, the duplicate
+/// map holds at most this many entries in memory, and the sweep checks its kept
+/// files in buckets of about this many. 4,096 entries of the map are ~170 KB; the
+/// listing of as many messages ~300 KB, about what the largest folder of a 10k
+/// mailbox took before.
+pub const PIECE: usize = 4096;
+
+/// [`PIECE`], or the environment's `MAILSTAGE_CONVERT_PIECE` (at least 1): the
+/// integration tests make every folder take the temp-file path with a tiny piece,
+/// against the same expected outcomes. Read once.
+fn piece() -> usize {
+    static PIECE_ENV: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *PIECE_ENV.get_or_init(|| {
+        std::env::var("MAILSTAGE_CONVERT_PIECE")
+            .ok()
+            .and_then(|v| v.parse::<usize>().ok())
+            .map_or(PIECE, |n| n.max(1))
+    })
+}
 
 /// Options shared by every user of a run.
 #[derive(Debug, Clone)]
@@ -84,6 +110,9 @@ pub enum UserError {
     /// The admin's release log could not be read.
     #[error(transparent)]
     Release(#[from] ReleaseError),
+    /// A temp file of a large folder's listing or duplicate map failed.
+    #[error(transparent)]
+    Spill(#[from] SpillError),
     /// Source and staging directories overlap, or the source is not a Maildir root.
     #[error("{0}")]
     Refused(String),
@@ -425,12 +454,13 @@ fn convert_user(
         folder_plans.push(fp);
     }
 
-    let mut keep_files = KeepSet::default();
+    let piece = piece();
+    let mut keep_files = KeepSet::new(piece);
     let mut stats = RunStats::default();
     let mut folder_report = Vec::with_capacity(plan.entries.len());
     for (fi, (entry, fp)) in plan.entries.iter().zip(&folder_plans).enumerate() {
         // Only this folder's message list is alive; it is dropped before the next.
-        let msgs = scanner.list(fi);
+        let msgs = scanner.list_bounded(fi, piece)?;
         let src = &scanner.folders()[fi];
         folder_report.push(serde_json::json!({
             "source": folders::join(&src.name),
@@ -457,6 +487,7 @@ fn convert_user(
             &mut summary,
             &mut keep_files,
             &mut stats,
+            piece,
         )?;
     }
 
@@ -465,7 +496,7 @@ fn convert_user(
     summary.warnings = totals.warnings.iter().map(|w| w.to_string()).collect();
     summary.warnings.extend(folder_notes);
     let root = stage.root().to_path_buf();
-    let sweep = stage.finish(&keep_files, &keep_dirs)?;
+    let sweep = stage.finish(keep_files, &keep_dirs)?;
     stats.stale_files_removed = sweep.files;
     let folders_json = serde_json::to_vec_pretty(&folder_report).unwrap_or_default();
     writer::write_small_file(&root.join("folders.json"), &folders_json)?;
@@ -480,7 +511,7 @@ fn convert_user(
 /// Steps 3–4 for one folder's messages, in chunks (see the module docs).
 #[allow(clippy::too_many_arguments)]
 fn convert_folder(
-    msgs: &FolderMessages,
+    msgs: &Listing,
     fp: &FolderPlan,
     releases: &FolderReleases<'_>,
     settings: Settings,
@@ -489,27 +520,21 @@ fn convert_folder(
     summary: &mut UserSummary,
     keep_files: &mut KeepSet,
     stats: &mut RunStats,
+    piece: usize,
 ) -> Result<(), UserError> {
     // SHA-256 of staged/quarantined sources -> index of the first copy. Duplicates
     // are detected within a folder only, so the map lives as long as the folder.
-    let mut seen = Seen::default();
-    let mut start = 0;
-    while start < msgs.len() {
-        let mut end = start;
-        let mut bytes = 0;
-        while end < msgs.len()
-            && end - start < CHUNK_MESSAGES
-            && (bytes < CHUNK_BYTES || end == start)
-        {
-            bytes += msgs.get(end).size();
-            end += 1;
-        }
-
+    let mut seen = Seen::new(piece);
+    let mut chunks = msgs.chunks();
+    // A tiny piece (tests) also makes tiny chunks, so that first copies of
+    // duplicates are in earlier chunks and read back by index.
+    let max = CHUNK_MESSAGES.min(piece.max(1));
+    while let Some((start, chunk)) = chunks.next_chunk(max, CHUNK_BYTES)? {
         // Phase 1: read, hash, repair — in parallel.
-        let processed: Vec<Processed> = (start..end)
+        let processed: Vec<Processed> = (0..chunk.len())
             .into_par_iter()
             .map(|i| {
-                let p = process(&msgs.get(i), fp.excluded.is_some(), settings, releases);
+                let p = process(&chunk.get(i), fp.excluded.is_some(), settings, releases);
                 progress.inc(1);
                 p
             })
@@ -517,9 +542,15 @@ fn convert_folder(
 
         // Phase 2: decide, in order, on one thread.
         let mut writes: Vec<Write> = Vec::new();
-        let mut entries: Vec<Entry> = Vec::with_capacity(end - start);
-        for (idx, p) in (start..end).zip(processed) {
-            let entry = decide(idx, msgs, p, fp, &mut seen, &mut writes, keep_files);
+        let mut entries: Vec<Entry> = Vec::with_capacity(chunk.len());
+        for (i, p) in processed.into_iter().enumerate() {
+            let at = Position {
+                chunk: &chunk,
+                i,
+                idx: start + i,
+                folder: msgs,
+            };
+            let entry = decide(&at, p, fp, &mut seen, &mut writes, keep_files)?;
             summary.counts.add(entry.status);
             summary.source_bytes += entry.source_size;
             match entry.status {
@@ -554,7 +585,6 @@ fn convert_folder(
         for e in &entries {
             stage.append(e)?;
         }
-        start = end;
     }
     Ok(())
 }
@@ -711,46 +741,24 @@ fn unreadable(m: &Message<'_>, e: io::Error) -> Processed {
     }
 }
 
-/// The messages of one folder seen so far, by content, for duplicate detection.
-///
-/// Keyed by the first 128 bits of the SHA-256: the chance that two different messages
-/// of a folder share them is about n²/2¹²⁹ (below 10⁻²⁶ for a million messages), and
-/// the map is half the size of one keyed by the whole hash (1.4 instead of 2.7 MB for
-/// the 36,000-message INBOX of the 100k benchmark tree, massif).
-#[derive(Default)]
-struct Seen(HashMap<[u8; 16], u32>);
-
-impl Seen {
-    /// The index of the first message with this content, or `None` after noting
-    /// `idx` as the first.
-    fn first(&mut self, sha: &[u8; 32], idx: usize) -> Option<usize> {
-        let mut key = [0u8; 16];
-        key.copy_from_slice(&sha[..16]);
-        match self.0.get(&key) {
-            Some(&first) => Some(first as usize),
-            None => {
-                // A folder of 2³² messages is beyond any Maildir; past it, nothing
-                // more is noted (a later copy is then staged, never dropped).
-                if let Ok(i) = u32::try_from(idx) {
-                    self.0.insert(key, i);
-                }
-                None
-            }
-        }
-    }
+/// A message in phase 2: its chunk and number there, and its index in the folder.
+struct Position<'a> {
+    chunk: &'a FolderMessages,
+    i: usize,
+    idx: usize,
+    folder: &'a Listing,
 }
 
 /// Phase 2 for one message: duplicate detection and the manifest entry.
 fn decide(
-    idx: usize,
-    msgs: &FolderMessages,
+    at: &Position<'_>,
     p: Processed,
     fp: &FolderPlan,
     seen: &mut Seen,
     writes: &mut Vec<Write>,
     keep_files: &mut KeepSet,
-) -> Entry {
-    let m = msgs.get(idx);
+) -> Result<Entry, UserError> {
+    let m = at.chunk.get(at.i);
     let rel_path = m.rel_path();
     let (source, source_raw) = match std::str::from_utf8(&rel_path) {
         Ok(s) => (s.to_string(), None),
@@ -780,17 +788,21 @@ fn decide(
     };
     if let Kind::Excluded = p.kind {
         e.reason = fp.excluded.clone();
-        return e;
+        return Ok(e);
     }
     let dir = fp.dir.clone().unwrap_or_default();
     if let Some(sha) = p.sha256
-        && let Some(first) = seen.first(&sha, idx)
+        && let Some(first) = seen.first(&sha, at.idx)?
     {
         e.status = Status::Duplicate;
-        let first_rel = msgs.get(first).rel_path();
+        // The first copy is usually in an earlier chunk: by index from the listing.
+        let first_rel = match first.checked_sub(at.idx - at.i) {
+            Some(i) if i < at.chunk.len() => at.chunk.get(i).rel_path(),
+            _ => at.folder.rel_path(first)?,
+        };
         let first_src = String::from_utf8_lossy(&first_rel);
         e.reason = Some(format!("byte-identical to {first_src} in the same folder"));
-        return e;
+        return Ok(e);
     }
     // An unreadable file has no content hash; its path names its reason file.
     let name_sha = p.sha256.unwrap_or_else(|| Sha256::digest(&rel_path).into());
@@ -806,7 +818,7 @@ fn decide(
             e.size = bytes.len() as u64;
             e.message_id = Some(message_id);
             e.repairs = repairs.iter().map(|r| r.name().to_string()).collect();
-            keep_files.insert(&rel);
+            keep_files.insert(&rel)?;
             e.path = Some(rel.clone());
             writes.push(Write::Bytes(rel, bytes));
         }
@@ -824,10 +836,10 @@ fn decide(
                 Original::Missing => {}
             }
             if !matches!(reason, QuarantineReason::Unreadable { .. }) {
-                keep_files.insert(&rel);
+                keep_files.insert(&rel)?;
                 e.path = Some(rel);
             }
-            keep_files.insert(&reason_rel);
+            keep_files.insert(&reason_rel)?;
             writes.push(Write::Bytes(reason_rel, text.into_bytes()));
         }
         Kind::Released(r) => {
@@ -848,16 +860,16 @@ fn decide(
             let out = release::released_entry(&e, staged_rel.clone(), &staged, record.released);
             let text = release::reason_text(&e, Some(&out));
             for r in [&rel, &reason_rel, &staged_rel] {
-                keep_files.insert(r);
+                keep_files.insert(r)?;
             }
             writes.push(Write::Bytes(rel, original));
             writes.push(Write::Bytes(reason_rel, text.into_bytes()));
             writes.push(Write::Bytes(staged_rel, staged.bytes));
-            return out;
+            return Ok(out);
         }
         Kind::Excluded => {}
     }
-    e
+    Ok(e)
 }
 
 fn hash_file(path: &Path) -> io::Result<([u8; 32], u64)> {

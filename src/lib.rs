@@ -20,6 +20,7 @@ pub mod progress;
 pub mod quarantine;
 pub mod repair;
 pub mod report;
+mod spill;
 pub mod stage;
 pub mod upload;
 pub mod zip;

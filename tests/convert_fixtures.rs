@@ -398,3 +398,80 @@ fn a_home_directory_is_not_taken_for_a_maildir() {
         "{report:#}"
     );
 }
+
+/// The same fixture scenarios with every folder on the temp-file path (see
+/// [`in_tiny_pieces`]): the same outcomes, message by message.
+mod tiny_pieces {
+    use super::*;
+
+    #[test]
+    fn alice_fixture_outcomes() {
+        in_tiny_pieces(super::alice_fixture_outcomes);
+    }
+
+    #[test]
+    fn fs_layout_fixture_and_newer_exchange_names() {
+        in_tiny_pieces(super::fs_layout_fixture_and_newer_exchange_names);
+    }
+
+    #[test]
+    fn batch_mode_keeps_going_when_one_user_fails() {
+        in_tiny_pieces(super::batch_mode_keeps_going_when_one_user_fails);
+    }
+
+    #[test]
+    fn non_utf8_file_names_are_kept_exactly() {
+        in_tiny_pieces(super::non_utf8_file_names_are_kept_exactly);
+    }
+
+    #[test]
+    fn human_report_on_stdout() {
+        in_tiny_pieces(super::human_report_on_stdout);
+    }
+
+    /// Every fixture converts to byte-identical trees and reports in tiny pieces
+    /// and in the default ones, also converted again in place.
+    #[test]
+    fn fixtures_give_the_same_tree_in_tiny_pieces() {
+        let root = fixtures().join("maildir");
+        let mut users: Vec<_> = fs::read_dir(&root)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.join("cur").is_dir() || p.join("new").is_dir())
+            .collect();
+        users.sort();
+        assert!(!users.is_empty());
+        for src in users {
+            let tmp = tempfile::tempdir().unwrap();
+            let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
+            let name = src.file_name().unwrap().to_owned();
+            for _ in 0..2 {
+                let (ca, ra) = convert(&src, &a, &[]);
+                let (cb, rb) = in_pieces(|| convert(&src, &b, &[]));
+                assert_eq!(ca, cb, "{}", src.display());
+                assert_eq!(
+                    without_seconds(ra),
+                    without_seconds(rb),
+                    "{}",
+                    src.display()
+                );
+                assert_eq!(contents(&a.join(&name)), contents(&b.join(&name)));
+            }
+        }
+    }
+}
+
+/// `f` with [`in_tiny_pieces`], returning its result.
+fn in_pieces<T>(f: impl FnOnce() -> T) -> T {
+    let mut out = None;
+    in_tiny_pieces(|| out = Some(f()));
+    out.unwrap()
+}
+
+/// A report without its wall times.
+fn without_seconds(mut r: Value) -> Value {
+    for u in r["users"].as_array_mut().unwrap() {
+        u["run"].as_object_mut().unwrap().remove("seconds");
+    }
+    r
+}

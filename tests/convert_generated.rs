@@ -307,3 +307,99 @@ fn exclude_and_max_size() {
         by_status.get("excluded").copied()
     );
 }
+
+/// The same scenarios with every folder on the temp-file path (see
+/// [`in_tiny_pieces`]).
+mod tiny_pieces {
+    use super::*;
+
+    #[test]
+    fn every_source_file_is_accounted_for_exactly_once() {
+        in_tiny_pieces(super::every_source_file_is_accounted_for_exactly_once);
+    }
+
+    #[test]
+    fn folders_flags_keywords_and_dates() {
+        in_tiny_pieces(super::folders_flags_keywords_and_dates);
+    }
+
+    #[test]
+    fn deterministic_read_only_and_incremental() {
+        in_tiny_pieces(super::deterministic_read_only_and_incremental);
+    }
+
+    #[test]
+    fn interrupted_run_resumes_cleanly() {
+        in_tiny_pieces(super::interrupted_run_resumes_cleanly);
+    }
+
+    #[test]
+    fn exclude_and_max_size() {
+        in_tiny_pieces(super::exclude_and_max_size);
+    }
+}
+
+/// A report without its wall times.
+fn without_seconds(mut r: Value) -> Value {
+    for u in r["users"].as_array_mut().unwrap() {
+        u["run"].as_object_mut().unwrap().remove("seconds");
+    }
+    r
+}
+
+/// Duplicates (first copies in earlier chunks, in `new/`, named before and after
+/// their first copy), then a changed source (messages deleted, added, duplicated):
+/// the trees and the reports are byte-identical in tiny pieces and in the default
+/// ones, for the fresh run, the re-run and the re-run after the change.
+#[test]
+fn tiny_pieces_change_nothing_with_duplicates_and_reruns() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("gina");
+    gen_maildir(&src, 1200, 13, &[]);
+    let cur = src.join("cur");
+    let mut names: Vec<_> = fs::read_dir(&cur)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    assert!(names.len() > 300, "{}", names.len());
+    for (i, n) in names.iter().enumerate().step_by(37) {
+        let bytes = fs::read(cur.join(n)).unwrap();
+        fs::write(cur.join(format!("0000000{i}.dup:2,S")), &bytes).unwrap();
+        fs::write(cur.join(format!("{n}x")), &bytes).unwrap();
+        fs::write(src.join("new").join(format!("9{i}.dup")), &bytes).unwrap();
+    }
+    let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
+    let both = |extra: &[&str]| {
+        let (ca, ra) = run(&src, &a, extra);
+        let mut pieces = None;
+        in_tiny_pieces(|| pieces = Some(run(&src, &b, extra)));
+        let (cb, rb) = pieces.unwrap();
+        assert_eq!(ca, cb);
+        assert_eq!(without_seconds(ra.clone()), without_seconds(rb));
+        assert_eq!(contents(&a.join("gina")), contents(&b.join("gina")));
+        ra
+    };
+    let r = both(&[]);
+    assert!(r["total"]["duplicate"].as_u64().unwrap() >= 30, "{r:#}");
+    let r = both(&[]);
+    assert_eq!(r["users"][0]["run"]["files_written"], 0);
+    for n in names.iter().skip(5).step_by(11) {
+        fs::remove_file(cur.join(n)).unwrap();
+    }
+    let bytes = fs::read(cur.join(&names[1])).unwrap();
+    fs::write(cur.join("00000000.again:2,"), &bytes).unwrap();
+    fs::write(
+        src.join("new").join("1700000001.M2P2.host"),
+        "From: a@example.org\nSubject: new\nDate: Tue, 14 Nov 2023 22:13:21 +0000\n\nhi\n",
+    )
+    .unwrap();
+    let r = both(&["--max-size", "20000"]);
+    assert!(
+        r["users"][0]["run"]["stale_files_removed"]
+            .as_u64()
+            .unwrap()
+            > 50,
+        "{r:#}"
+    );
+}

@@ -147,6 +147,16 @@ const SYSTEM: [&str; 6] = [
 pub struct FlagSet(u32);
 
 impl FlagSet {
+    /// The bits, to store the set (convert's on-disk listings).
+    pub(crate) fn bits(self) -> u32 {
+        self.0
+    }
+
+    /// The set whose [`FlagSet::bits`] these are.
+    pub(crate) fn from_bits(bits: u32) -> Self {
+        FlagSet(bits)
+    }
+
     /// Does the set hold no flag?
     pub fn is_empty(self) -> bool {
         self.0 == 0

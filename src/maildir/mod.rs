@@ -17,10 +17,12 @@
 //! must not stop a migration. Output is deterministic: folders, messages and warnings
 //! come out in the same order for the same tree.
 //!
-//! [`Scanner`] is the streaming form `convert` uses: the folder structure first, then
-//! one folder's messages at a time in a compact [`FolderMessages`] (about 50 bytes
-//! plus the file name per message), so memory follows the largest folder, not the
-//! mailbox. [`scan`] lists everything at once into plain structs ([`Maildir`]).
+//! [`Scanner`] is the streaming form: the folder structure first, then one folder's
+//! messages at a time in a compact [`FolderMessages`] (about 50 bytes plus the file
+//! name per message), so memory follows the largest folder, not the mailbox; and
+//! `convert`'s [`Scanner::list_bounded`] keeps a folder of more than a piece of
+//! messages on temp files ([`Listing`]), so memory follows neither. [`scan`] lists
+//! everything at once into plain structs ([`Maildir`]).
 
 pub mod filename;
 pub mod keywords;
@@ -35,7 +37,7 @@ pub use filename::{
     FlagSet, ImapFlags, InfoFlags, ParsedName, flag_set, imap_flags, parse_filename, parse_info,
 };
 pub use keywords::Keywords;
-pub use scan::{FolderMessages, Message, ScanTotals, Scanner};
+pub use scan::{Chunks, FolderMessages, Listing, Message, ScanTotals, Scanner};
 
 use crate::mutf7::Mutf7Error;
 

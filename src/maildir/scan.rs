@@ -33,6 +33,9 @@ use super::{
     fallback_segment,
 };
 
+mod listing;
+pub use listing::{Chunks, Listing};
+
 /// What a directory entry is, without following symbolic links.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
@@ -267,11 +270,7 @@ fn scan_mailbox(ctx: &mut Ctx, rel: &[u8], entries: Vec<Entry>, subdirs: Subdirs
 /// List the messages of a mailbox directory `dir`: keywords, then `cur/` and `new/`,
 /// then the aggregated flag warnings (the order of the one-pass walk).
 fn list_mailbox(ctx: &mut Ctx, dir: &Path, mb: &MailboxDirs) -> FolderMessages {
-    let keywords = if mb.has_keywords {
-        load_keywords(ctx, dir)
-    } else {
-        Keywords::default()
-    };
+    let keywords = load_keywords(ctx, dir, mb);
     let mut out = FolderMessages {
         dir: dir.to_path_buf(),
         prefix: mb.rel.clone(),
@@ -285,6 +284,18 @@ fn list_mailbox(ctx: &mut Ctx, dir: &Path, mb: &MailboxDirs) -> FolderMessages {
             list_messages(ctx, &mut out, in_new, &mut tally);
         }
     }
+    push_tally(ctx, dir, tally);
+    // `cur/` before `new/`, then file name bytes: the order of the relative paths.
+    let names = &out.names;
+    out.list
+        .sort_unstable_by(|a, b| (a.in_new, a.name(names)).cmp(&(b.in_new, b.name(names))));
+    out.names.shrink_to_fit();
+    out.list.shrink_to_fit();
+    out
+}
+
+/// The aggregated flag warnings of a mailbox, after its messages' warnings.
+fn push_tally(ctx: &mut Ctx, dir: &Path, tally: FlagTally) {
     for (letter, (count, example)) in tally.unmapped {
         ctx.warnings.push(ScanWarning::UnmappedKeyword {
             dir: dir.to_path_buf(),
@@ -301,16 +312,18 @@ fn list_mailbox(ctx: &mut Ctx, dir: &Path, mb: &MailboxDirs) -> FolderMessages {
             example,
         });
     }
-    // `cur/` before `new/`, then file name bytes: the order of the relative paths.
-    let names = &out.names;
-    out.list
-        .sort_unstable_by(|a, b| (a.in_new, a.name(names)).cmp(&(b.in_new, b.name(names))));
-    out.names.shrink_to_fit();
-    out.list.shrink_to_fit();
-    out
 }
 
-fn load_keywords(ctx: &mut Ctx, dir: &Path) -> Keywords {
+/// The mailbox's `dovecot-keywords` table, if it has one (with its warnings).
+fn load_keywords(ctx: &mut Ctx, dir: &Path, mb: &MailboxDirs) -> Keywords {
+    if mb.has_keywords {
+        read_keywords(ctx, dir)
+    } else {
+        Keywords::default()
+    }
+}
+
+fn read_keywords(ctx: &mut Ctx, dir: &Path) -> Keywords {
     match Keywords::load(dir) {
         Ok(kw) => {
             if kw.skipped_lines() > 0 {
@@ -372,63 +385,94 @@ fn list_messages(ctx: &mut Ctx, out: &mut FolderMessages, in_new: bool, tally: &
     let mut unmapped = Vec::new();
     for l in listed {
         let name = out.names.get(l.start..l.start + l.len).unwrap_or_default();
-        let path = || sub.join(std::ffi::OsStr::from_bytes(name));
-        let meta = match l.kind {
-            Kind::Dir => {
-                ctx.warnings
-                    .push(ScanWarning::UnexpectedDirectory { path: path() });
-                continue;
-            }
-            // Dot files are not deliveries: `.DS_Store`, editor temp files, `.keep`.
-            _ if name.starts_with(b".") => {
-                ctx.ignored += 1;
-                continue;
-            }
-            Kind::File => fs::symlink_metadata(path()),
-            Kind::Symlink => fs::metadata(path()),
-            Kind::Other => {
-                ctx.ignored += 1;
-                continue;
-            }
-        };
-        let meta = match meta {
-            Ok(m) if m.is_file() => m,
-            Ok(m) if m.is_dir() => {
-                ctx.warnings
-                    .push(ScanWarning::SymlinkNotFollowed { path: path() });
-                continue;
-            }
-            Ok(_) => {
-                ctx.ignored += 1;
-                continue;
-            }
-            Err(err) => {
-                ctx.io_warning(path(), &err);
-                continue;
-            }
-        };
-        let mtime = meta.modified().unwrap_or_else(|_| {
-            ctx.warnings.push(ScanWarning::NoMtime { path: path() });
-            SystemTime::UNIX_EPOCH
-        });
-        let info = parse_info(parse_filename(name).info.as_deref().unwrap_or_default());
-        let flags = flag_set(&info, in_new, &out.keywords, &mut unmapped);
-        let rel_path = || [&out.prefix[..], subdir(in_new).as_bytes(), b"/", name].concat();
-        for &letter in &unmapped {
-            count_into(&mut tally.unmapped, letter, rel_path);
-        }
-        for &flag in &info.unknown {
-            count_into(&mut tally.unknown, flag, rel_path);
-        }
-        out.list.push(Record {
-            start: l.start,
-            len: l.len,
+        let at = Place {
+            sub: &sub,
+            prefix: &out.prefix,
+            keywords: &out.keywords,
             in_new,
-            flags,
-            size: meta.len(),
-            mtime,
-        });
+        };
+        if let Some((flags, size, mtime)) = examine(ctx, &at, name, l.kind, tally, &mut unmapped) {
+            out.list.push(Record {
+                start: l.start,
+                len: l.len,
+                in_new,
+                flags,
+                size,
+                mtime,
+            });
+        }
     }
+}
+
+/// Where the entries [`examine`] looks at are.
+struct Place<'a> {
+    /// The `cur/` or `new/` directory (absolute).
+    sub: &'a Path,
+    /// The mailbox's root-relative prefix (see [`FolderMessages`]).
+    prefix: &'a [u8],
+    keywords: &'a Keywords,
+    in_new: bool,
+}
+
+/// One entry of a `cur/` or `new/` directory, in name order: its flags, size and
+/// mtime if it is a message, else `None` (counted as ignored, or a warning).
+fn examine(
+    ctx: &mut Ctx,
+    at: &Place<'_>,
+    name: &[u8],
+    kind: Kind,
+    tally: &mut FlagTally,
+    unmapped: &mut Vec<u8>,
+) -> Option<(FlagSet, u64, SystemTime)> {
+    let path = || at.sub.join(std::ffi::OsStr::from_bytes(name));
+    let meta = match kind {
+        Kind::Dir => {
+            ctx.warnings
+                .push(ScanWarning::UnexpectedDirectory { path: path() });
+            return None;
+        }
+        // Dot files are not deliveries: `.DS_Store`, editor temp files, `.keep`.
+        _ if name.starts_with(b".") => {
+            ctx.ignored += 1;
+            return None;
+        }
+        Kind::File => fs::symlink_metadata(path()),
+        Kind::Symlink => fs::metadata(path()),
+        Kind::Other => {
+            ctx.ignored += 1;
+            return None;
+        }
+    };
+    let meta = match meta {
+        Ok(m) if m.is_file() => m,
+        Ok(m) if m.is_dir() => {
+            ctx.warnings
+                .push(ScanWarning::SymlinkNotFollowed { path: path() });
+            return None;
+        }
+        Ok(_) => {
+            ctx.ignored += 1;
+            return None;
+        }
+        Err(err) => {
+            ctx.io_warning(path(), &err);
+            return None;
+        }
+    };
+    let mtime = meta.modified().unwrap_or_else(|_| {
+        ctx.warnings.push(ScanWarning::NoMtime { path: path() });
+        SystemTime::UNIX_EPOCH
+    });
+    let info = parse_info(parse_filename(name).info.as_deref().unwrap_or_default());
+    let flags = flag_set(&info, at.in_new, at.keywords, unmapped);
+    let rel_path = || [at.prefix, subdir(at.in_new).as_bytes(), b"/", name].concat();
+    for &letter in unmapped.iter() {
+        count_into(&mut tally.unmapped, letter, rel_path);
+    }
+    for &flag in &info.unknown {
+        count_into(&mut tally.unknown, flag, rel_path);
+    }
+    Some((flags, meta.len(), mtime))
 }
 
 fn subdir(in_new: bool) -> &'static str {
@@ -742,11 +786,16 @@ impl Scanner {
         };
         let mut ctx = Ctx::default();
         let out = list_mailbox(&mut ctx, dir, mb);
-        if let Some(slot) = self.ctx.slots.get_mut(mb.slot) {
+        self.keep_listing(mb.slot, ctx);
+        out
+    }
+
+    /// What listing a mailbox added (warnings, ignored files) goes to its slot.
+    fn keep_listing(&mut self, slot: usize, ctx: Ctx) {
+        if let Some(slot) = self.ctx.slots.get_mut(slot) {
             slot.warnings = ctx.warnings;
             slot.ignored = ctx.ignored;
         }
-        out
     }
 
     /// The counts and warnings of the walk and of every listing so far, warnings in

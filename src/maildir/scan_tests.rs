@@ -714,6 +714,16 @@ fn many_messages_in_one_folder() -> TestResult {
             .windows(2)
             .all(|w| w[0].rel_path < w[1].rel_path)
     );
+    // Bounded: 20 sorted runs of names, more than one merge takes at once.
+    let mut scanner = Scanner::open(tmp.path(), LayoutChoice::Auto)?;
+    let listing = scanner.list_bounded(0, 1000).unwrap();
+    assert!(listing.on_disk());
+    let mut chunks = listing.chunks();
+    let mut got = Vec::new();
+    while let Some((_, chunk)) = chunks.next_chunk(512, 1 << 24).unwrap() {
+        got.extend(chunk.iter().map(|m| m.to_source()));
+    }
+    assert_eq!(got, inbox.messages);
     Ok(())
 }
 
@@ -791,5 +801,40 @@ fn scanner_listing_order_keeps_walk_order() -> TestResult {
     let totals = scanner.finish();
     assert_eq!(totals.warnings, md.warnings);
     assert_eq!(totals.ignored_files, md.ignored_files);
+
+    // The bounded listing, on temp files or not, read back in chunks of every
+    // size: the same messages, the same totals and warnings.
+    for piece in [1, 2, 3, 1000] {
+        let mut scanner = Scanner::open(root, LayoutChoice::Auto)?;
+        for i in 0..n {
+            let listing = scanner.list_bounded(i, piece).unwrap();
+            let want = &md.folders[i].messages;
+            assert_eq!(listing.len(), want.len());
+            // On disk for more than a piece of messages (or of directory entries).
+            assert!(listing.on_disk() || want.len() <= piece);
+            assert!(!listing.on_disk() || piece < 1000);
+            assert_eq!(
+                listing.total_bytes(),
+                want.iter().map(|m| m.size).sum::<u64>()
+            );
+            for (max, bytes) in [(1, u64::MAX), (2, u64::MAX), (100, 1), (100, 3000)] {
+                let mut chunks = listing.chunks();
+                let mut got = Vec::new();
+                while let Some((first, chunk)) = chunks.next_chunk(max, bytes).unwrap() {
+                    assert_eq!(first, got.len());
+                    assert!(chunk.len() <= max);
+                    got.extend(chunk.iter().map(|m| m.to_source()));
+                }
+                assert_eq!(&got, want, "piece {piece}, chunks ({max}, {bytes})");
+            }
+            for (k, m) in want.iter().enumerate() {
+                assert_eq!(listing.rel_path(k).unwrap(), m.rel_path);
+            }
+            assert!(listing.rel_path(want.len()).is_err());
+        }
+        let totals = scanner.finish();
+        assert_eq!(totals.warnings, md.warnings, "piece {piece}");
+        assert_eq!(totals.ignored_files, md.ignored_files);
+    }
     Ok(())
 }

@@ -15,12 +15,14 @@ use std::collections::{HashMap, HashSet};
 use std::fs::{self, File, OpenOptions};
 use std::io::{BufWriter, Read, Write};
 use std::os::fd::OwnedFd;
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use super::manifest::{self, Entry};
 use super::paths::{MAIL_DIR, MANIFEST, QUARANTINE_DIR, TMP_DIR};
+use crate::spill::{Spill, SpillError, Tape};
 
 /// Errors writing a staging tree. Each carries the path it concerns.
 #[derive(Debug, thiserror::Error)]
@@ -33,6 +35,9 @@ pub enum StageError {
         /// The I/O error.
         source: std::io::Error,
     },
+    /// The sweep's temporary files failed.
+    #[error(transparent)]
+    Spill(#[from] SpillError),
     /// Another mailstage process holds this user's staging directory.
     #[error("{path} is in use by another mailstage process (lock file {path}/.lock)")]
     Locked {
@@ -51,10 +56,37 @@ fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> StageError + '_ {
 /// The set of files a run produced, for the sweep. It stores a 64-bit hash per
 /// path rather than the path (memory must not grow by a path per message): a
 /// collision can only make the sweep keep a stale file, never remove a needed one.
-#[derive(Debug, Default, Clone)]
-pub struct KeepSet(HashSet<u64>);
+///
+/// Up to a piece of hashes are kept in memory; past that, they go to a temp file
+/// (8 bytes each) and [`UserStage::finish`] sweeps in buckets of about a piece of
+/// hashes each (see `sweep_in_buckets`), so that memory does not grow with the
+/// message count either.
+#[derive(Debug)]
+pub struct KeepSet {
+    piece: usize,
+    mem: Vec<u64>,
+    tape: Tape,
+}
+
+/// Hashes a [`KeepSet`] holds in memory unless told otherwise.
+pub const KEEP_PIECE: usize = 4096;
+
+impl Default for KeepSet {
+    fn default() -> Self {
+        KeepSet::new(KEEP_PIECE)
+    }
+}
 
 impl KeepSet {
+    /// A set holding at most `piece` hashes in memory (at least one).
+    pub fn new(piece: usize) -> Self {
+        KeepSet {
+            piece: piece.max(1),
+            mem: Vec::new(),
+            tape: Tape::default(),
+        }
+    }
+
     fn key(path: &str) -> u64 {
         use std::hash::{Hash, Hasher};
         // DefaultHasher::new() has fixed keys: the same path always hashes alike.
@@ -64,13 +96,19 @@ impl KeepSet {
     }
 
     /// Note a produced file (a `/`-separated path relative to the user's dir).
-    pub fn insert(&mut self, path: &str) {
-        self.0.insert(Self::key(path));
+    pub fn insert(&mut self, path: &str) -> Result<(), SpillError> {
+        if self.mem.len() >= self.piece {
+            for k in self.mem.drain(..) {
+                self.tape.write(&k.to_le_bytes())?;
+            }
+        }
+        self.mem.push(Self::key(path));
+        Ok(())
     }
 
-    /// Was this file produced (or does its hash collide with one that was)?
-    pub fn contains(&self, path: &str) -> bool {
-        self.0.contains(&Self::key(path))
+    /// Hashes noted (with repeats).
+    fn count(&self) -> u64 {
+        self.tape.len() / 8 + self.mem.len() as u64
     }
 }
 
@@ -253,7 +291,7 @@ impl UserStage {
     /// became something else) plus empty directories that are not in `keep_dirs`.
     pub fn finish(
         mut self,
-        keep_files: &KeepSet,
+        keep_files: KeepSet,
         keep_dirs: &HashSet<String>,
     ) -> Result<Sweep, StageError> {
         let partial = self.root.join(format!("{MANIFEST}.partial"));
@@ -265,14 +303,13 @@ impl UserStage {
         let final_path = self.root.join(MANIFEST);
         fs::rename(&partial, &final_path).map_err(io_err(&final_path))?;
         let mut sweep = Sweep::default();
-        for area in [MAIL_DIR, QUARANTINE_DIR] {
-            sweep_dir(
-                &self.root,
-                Path::new(area),
-                keep_files,
-                keep_dirs,
-                &mut sweep,
-            )?;
+        if keep_files.tape.len() == 0 {
+            let keep: HashSet<u64> = keep_files.mem.into_iter().collect();
+            for area in [MAIL_DIR, QUARANTINE_DIR] {
+                sweep_dir(&self.root, Path::new(area), &keep, keep_dirs, &mut sweep)?;
+            }
+        } else {
+            sweep_in_buckets(&self.root, keep_files, keep_dirs, &mut sweep)?;
         }
         fs::remove_dir_all(&self.tmp).map_err(io_err(&self.tmp))?;
         Ok(sweep)
@@ -341,7 +378,7 @@ fn same_content(path: &Path, bytes: &[u8]) -> bool {
 fn sweep_dir(
     root: &Path,
     rel: &Path,
-    keep_files: &KeepSet,
+    keep_files: &HashSet<u64>,
     keep_dirs: &HashSet<String>,
     sweep: &mut Sweep,
 ) -> Result<bool, StageError> {
@@ -362,7 +399,7 @@ fn sweep_dir(
             } else {
                 empty = false;
             }
-        } else if keep_files.contains(&key) {
+        } else if keep_files.contains(&KeepSet::key(&key)) {
             empty = false;
         } else {
             let p = root.join(&child_rel);
@@ -371,6 +408,142 @@ fn sweep_dir(
         }
     }
     Ok(empty)
+}
+
+/// Open files, and bytes buffered per file, of each of the two spills of
+/// [`sweep_in_buckets`].
+const SWEEP_PARTS: usize = 8;
+const SWEEP_BUF: usize = 8 * 1024;
+
+/// One directory met by [`sweep_in_buckets`].
+struct SweepDir {
+    rel: PathBuf,
+    /// Index of the parent (`None` for `mail/` and `quarantine/`, never removed).
+    parent: Option<usize>,
+    files: u64,
+    removed: u64,
+    /// Subdirectories that stay.
+    kept_dirs: u64,
+}
+
+/// [`sweep_dir`] for a [`KeepSet`] on disk, with the same result: the kept hashes
+/// are cut into buckets by value (about a piece each), every file of the tree goes
+/// to the bucket of its hash (a temp file again), and each bucket's files are
+/// checked against that bucket's sorted hashes, one bucket in memory at a time.
+/// Then the directories, deepest first: one with no file or directory left that
+/// is not in `keep_dirs` is removed.
+fn sweep_in_buckets(
+    root: &Path,
+    mut keep: KeepSet,
+    keep_dirs: &HashSet<String>,
+    sweep: &mut Sweep,
+) -> Result<(), StageError> {
+    let buckets = keep.count().div_ceil(keep.piece as u64).max(1);
+    // By value, so that a bucket holds the keys of one range: uniform hashes make
+    // the buckets even.
+    let bucket = |k: u64| ((u128::from(k) * u128::from(buckets)) >> 64) as usize;
+    let mut kept = Spill::with_limits(buckets as usize, SWEEP_PARTS, SWEEP_BUF);
+    keep.tape.seal()?;
+    let mut r = keep.tape.reader(0, keep.tape.len(), SWEEP_BUF);
+    for _ in 0..keep.tape.len() / 8 {
+        let mut b = [0u8; 8];
+        r.read_exact(&mut b)?;
+        kept.push(bucket(u64::from_le_bytes(b)), &b)?;
+    }
+    for k in keep.mem.drain(..) {
+        kept.push(bucket(k), &k.to_le_bytes())?;
+    }
+    drop(r);
+    drop(keep);
+
+    let mut dirs = Vec::new();
+    let mut files = Spill::with_limits(buckets as usize, SWEEP_PARTS, SWEEP_BUF);
+    for area in [MAIL_DIR, QUARANTINE_DIR] {
+        walk_files(root, Path::new(area), None, &bucket, &mut dirs, &mut files)?;
+    }
+    let mut keys: Vec<u64> = Vec::new();
+    for b in 0..buckets as usize {
+        keys.clear();
+        kept.read::<StageError>(b, |rec| {
+            let mut a = [0u8; 8];
+            a.copy_from_slice(rec.get(..8).ok_or_else(|| SpillError::corrupt("key"))?);
+            keys.push(u64::from_le_bytes(a));
+            Ok(())
+        })?;
+        keys.sort_unstable();
+        files.read::<StageError>(b, |rec| {
+            let (head, name) = rec
+                .split_at_checked(12)
+                .ok_or_else(|| SpillError::corrupt("file"))?;
+            let mut a = [0u8; 8];
+            a.copy_from_slice(&head[..8]);
+            let d = u32::from_le_bytes([head[8], head[9], head[10], head[11]]) as usize;
+            if keys.binary_search(&u64::from_le_bytes(a)).is_err() {
+                let dir = dirs.get_mut(d).ok_or_else(|| SpillError::corrupt("dir"))?;
+                let p = root.join(&dir.rel).join(std::ffi::OsStr::from_bytes(name));
+                fs::remove_file(&p).map_err(io_err(&p))?;
+                sweep.files += 1;
+                dir.removed += 1;
+            }
+            Ok(())
+        })?;
+    }
+    // A directory comes after its parent in `dirs`: backwards, children first.
+    for d in (0..dirs.len()).rev() {
+        let Some(parent) = dirs[d].parent else {
+            continue;
+        };
+        let dir = &dirs[d];
+        let empty = dir.files == dir.removed && dir.kept_dirs == 0;
+        if empty && !keep_dirs.contains(&rel_key(&dir.rel)) {
+            let p = root.join(&dir.rel);
+            fs::remove_dir(&p).map_err(io_err(&p))?;
+            sweep.dirs += 1;
+        } else {
+            dirs[parent].kept_dirs += 1;
+        }
+    }
+    Ok(())
+}
+
+/// Every file below `root/rel` into `files` (the bucket of its key: the hash, the
+/// number of its directory in `dirs`, its name), every directory into `dirs`.
+fn walk_files(
+    root: &Path,
+    rel: &Path,
+    parent: Option<usize>,
+    bucket: &impl Fn(u64) -> usize,
+    dirs: &mut Vec<SweepDir>,
+    files: &mut Spill,
+) -> Result<(), StageError> {
+    let me = dirs.len();
+    dirs.push(SweepDir {
+        rel: rel.to_path_buf(),
+        parent,
+        files: 0,
+        removed: 0,
+        kept_dirs: 0,
+    });
+    let dir = root.join(rel);
+    let mut rec = Vec::new();
+    for entry in fs::read_dir(&dir).map_err(io_err(&dir))? {
+        let entry = entry.map_err(io_err(&dir))?;
+        let name = entry.file_name();
+        let child_rel = rel.join(&name);
+        let ty = entry.file_type().map_err(io_err(&entry.path()))?;
+        if ty.is_dir() {
+            walk_files(root, &child_rel, Some(me), bucket, dirs, files)?;
+        } else {
+            let key = KeepSet::key(&rel_key(&child_rel));
+            rec.clear();
+            rec.extend_from_slice(&key.to_le_bytes());
+            rec.extend_from_slice(&(me as u32).to_le_bytes());
+            rec.extend_from_slice(name.as_bytes());
+            files.push(bucket(key), &rec)?;
+            dirs[me].files += 1;
+        }
+    }
+    Ok(())
 }
 
 /// A relative path as the `/`-joined string used in manifests.
@@ -502,16 +675,64 @@ mod tests {
             Err(StageError::Locked { .. })
         ));
         let mut keep = KeepSet::default();
-        keep.insert("mail/Inbox/a.eml");
+        keep.insert("mail/Inbox/a.eml").unwrap();
         let dirs: HashSet<String> = ["mail/Inbox".to_string(), "mail/Empty".to_string()].into();
         st.create_dir(Path::new("mail/Empty")).unwrap();
-        let sweep = st.finish(&keep, &dirs).unwrap();
+        let sweep = st.finish(keep, &dirs).unwrap();
         assert_eq!(sweep, Sweep { files: 1, dirs: 1 });
         assert_eq!(fs::read(root.join("mail/Inbox/a.eml")).unwrap(), b"two");
         assert!(root.join("mail/Empty").is_dir());
         assert!(!root.join("mail/Old").exists());
         assert!(!root.join(".tmp").exists());
         assert!(root.join("manifest.jsonl").is_file());
+    }
+
+    /// The bucketed sweep (a [`KeepSet`] on disk) removes exactly what the
+    /// in-memory one does: the same files and directories, the same counts.
+    #[test]
+    fn bucketed_sweep_equals_the_in_memory_sweep() {
+        let mut results = Vec::new();
+        for piece in [KEEP_PIECE, 1, 2, 7] {
+            let dir = tempfile::tempdir().unwrap();
+            let root = dir.path().join("carol");
+            let st = UserStage::open(&root).unwrap();
+            let mut keep = KeepSet::new(piece);
+            for i in 0..60 {
+                let rel = format!("mail/F{}/sub{}/{i}.eml", i % 4, i % 3);
+                st.write_file(&rel, b"x").unwrap();
+                // Every third file is stale; a kept path may be noted twice.
+                if i % 3 != 0 {
+                    keep.insert(&rel).unwrap();
+                    keep.insert(&rel).unwrap();
+                }
+            }
+            st.write_file("quarantine/Q/stale.eml", b"q").unwrap();
+            st.write_file("quarantine/Q/kept.eml", b"q").unwrap();
+            keep.insert("quarantine/Q/kept.eml").unwrap();
+            st.create_dir(Path::new("mail/Kept/Empty")).unwrap();
+            st.create_dir(Path::new("mail/Gone/Empty")).unwrap();
+            let dirs: HashSet<String> = ["mail/Kept/Empty".to_string()].into();
+            let sweep = st.finish(keep, &dirs).unwrap();
+            let mut tree: Vec<String> = Vec::new();
+            let mut stack = vec![root.clone()];
+            while let Some(d) = stack.pop() {
+                for e in fs::read_dir(&d).unwrap() {
+                    let p = e.unwrap().path();
+                    tree.push(p.strip_prefix(&root).unwrap().display().to_string());
+                    if p.is_dir() {
+                        stack.push(p);
+                    }
+                }
+            }
+            tree.sort();
+            results.push((sweep, tree));
+        }
+        assert_eq!(results[0].0.files, 21);
+        assert!(results[0].1.contains(&"mail/Kept/Empty".to_string()));
+        assert!(!results[0].1.iter().any(|p| p.starts_with("mail/Gone")));
+        for r in &results[1..] {
+            assert_eq!(r, &results[0]);
+        }
     }
 
     #[test]

@@ -53,8 +53,8 @@ use chrono::{DateTime, FixedOffset};
 
 use super::journal::State;
 use super::send::Item;
-use super::spill::{Dec, Enc, Spill, SpillError, strs_of};
 use crate::imap::{self, FetchedMeta};
+use crate::spill::{Dec, Enc, Spill, SpillError, strs_of};
 
 /// Messages per bucket, about: the most of either side matching holds at a time
 /// (~250 bytes a message with both sides and the index).

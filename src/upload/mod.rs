@@ -30,12 +30,13 @@ mod matching;
 pub mod plan;
 pub mod rollback;
 mod send;
-mod spill;
+// `send.rs` names it `super::spill`; the module itself is crate-level (convert uses it too).
+use crate::spill;
 mod survey;
 mod uidset;
 pub mod verify;
 
-pub use spill::SpillError;
+pub use crate::spill::SpillError;
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -46,10 +47,10 @@ use serde::Serialize;
 
 use crate::imap::{self, ImapError, ServerConfig};
 use crate::progress::Progress;
+use crate::spill::{Enc, Spill};
 use crate::stage::reader::{self, ReadError};
 use journal::{Journal, JournalError, Record};
 use plan::FolderPlan;
-use spill::{Enc, Spill};
 use survey::StagedSet;
 
 /// Keywords dropped unless the admin keeps them: client-side state that Exchange would

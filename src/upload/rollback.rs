@@ -28,11 +28,11 @@ use serde::Serialize;
 use super::journal::{Journal, Record, State};
 use super::matching::{Matcher, Outcome, piece};
 use super::plan::{FolderPlan, display_name};
-use super::spill::{Dec, Enc, Sorted, Spill, SpillError};
 use super::survey::{self, StagedSet};
 use super::{UploadError, UploadOptions, journal_path};
 use crate::imap::{ImapError, proto::format_uid_set};
 use crate::progress::Progress;
+use crate::spill::{Dec, Enc, Sorted, Spill, SpillError};
 
 use crate::stage::reader;
 

@@ -16,9 +16,9 @@ use chrono::DateTime;
 use super::journal::{self, Change, Journal, JournalError, Record, State};
 use super::matching::{ItemView, Matcher, piece};
 use super::plan::{self, FolderPlan};
-use super::spill::{Dec, Enc, Sorted, Spill, SpillError};
 use super::{UploadError, UploadOptions, excluded};
 use crate::imap::{self, Connection, proto::format_uid_set};
+use crate::spill::{Dec, Enc, Sorted, Spill, SpillError};
 use crate::stage::reader::{self, MANIFEST};
 
 /// A connected view of the target.

@@ -29,9 +29,27 @@ pub fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures")
 }
 
+std::thread_local! {
+    /// `MAILSTAGE_CONVERT_PIECE` for the commands this test thread runs.
+    static CONVERT_PIECE: std::cell::Cell<Option<&'static str>> = const { std::cell::Cell::new(None) };
+}
+
+/// Run `test` with every `convert` it starts in pieces of 3 messages: each folder
+/// listing, duplicate map and sweep of more than that takes the temp-file path,
+/// and the test's expectations must hold just the same.
+pub fn in_tiny_pieces(test: impl FnOnce()) {
+    CONVERT_PIECE.set(Some("3"));
+    test();
+    CONVERT_PIECE.set(None);
+}
+
 /// A `mailstage` command.
 pub fn mailstage() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_mailstage"))
+    let mut c = Command::new(env!("CARGO_BIN_EXE_mailstage"));
+    if let Some(piece) = CONVERT_PIECE.get() {
+        c.env("MAILSTAGE_CONVERT_PIECE", piece);
+    }
+    c
 }
 
 /// Run gen-maildir into `out`.

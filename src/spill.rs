@@ -1,7 +1,7 @@
-//! Temporary storage for `upload`, `verify` and `rollback`: records appended to numbered
+//! Temporary storage for `upload`, `verify` and `rollback` (and `convert`): records appended to numbered
 //! buckets and read back one bucket at a time, so that a mailbox of any size is
 //! worked through in pieces whose size does not depend on the message count (see
-//! `survey`, "Bounded pieces").
+//! `upload::survey`, "Bounded pieces").
 //!
 //! A part keeps up to [`BUF`] bytes in memory and only then creates its file: an
 //! anonymous temporary file (`tempfile::tempfile`, in `$TMPDIR`; `O_TMPFILE` on
@@ -15,6 +15,9 @@ use std::fs::File;
 use std::io::{self, BufReader, Read, Write};
 use std::os::unix::fs::FileExt;
 
+mod runs;
+pub(crate) use runs::{ExtSort, Tape, TapeReader};
+
 /// Bytes a part holds in memory before they go to its file.
 const BUF: usize = 8 * 1024;
 /// Open files per spill at most.
@@ -25,13 +28,13 @@ const READ_BUF: usize = 64 * 1024;
 /// A temporary file could not be created, written or read back.
 #[derive(Debug, thiserror::Error)]
 #[error(
-    "temporary file (upload, verify and rollback work through a mailbox in pieces there; $TMPDIR sets where): {0}"
+    "temporary file (convert, upload, verify and rollback work through a large mailbox in pieces there; $TMPDIR sets where): {0}"
 )]
 pub struct SpillError(#[from] io::Error);
 
 impl SpillError {
     /// A record that does not read back as it was written.
-    pub(super) fn corrupt(what: &str) -> Self {
+    pub(crate) fn corrupt(what: &str) -> Self {
         SpillError(io::Error::new(
             io::ErrorKind::InvalidData,
             format!("temporary record unreadable ({what})"),
@@ -41,7 +44,7 @@ impl SpillError {
 
 /// Records in `buckets` numbered buckets.
 #[derive(Debug)]
-pub(super) struct Spill {
+pub(crate) struct Spill {
     parts: Vec<Part>,
     /// Records per bucket.
     counts: Vec<u64>,
@@ -103,13 +106,13 @@ fn cut_short() -> SpillError {
 
 impl Spill {
     /// An empty spill of `buckets` buckets (at least one).
-    pub(super) fn new(buckets: usize) -> Self {
+    pub(crate) fn new(buckets: usize) -> Self {
         Self::with_limits(buckets, MAX_PARTS, BUF)
     }
 
     /// [`Spill::new`] with other limits: tests make every record go to a file and
     /// buckets share parts.
-    pub(super) fn with_limits(buckets: usize, max_parts: usize, buf_limit: usize) -> Self {
+    pub(crate) fn with_limits(buckets: usize, max_parts: usize, buf_limit: usize) -> Self {
         let buckets = buckets.max(1);
         Spill {
             parts: (0..buckets.min(max_parts.max(1)))
@@ -121,12 +124,12 @@ impl Spill {
     }
 
     /// Records pushed to bucket `b`.
-    pub(super) fn count(&self, b: usize) -> u64 {
+    pub(crate) fn count(&self, b: usize) -> u64 {
         self.counts[b]
     }
 
     /// Appends `rec` to bucket `b` (below the number of buckets).
-    pub(super) fn push(&mut self, b: usize, rec: &[u8]) -> Result<(), SpillError> {
+    pub(crate) fn push(&mut self, b: usize, rec: &[u8]) -> Result<(), SpillError> {
         let n = self.parts.len();
         let part = &mut self.parts[b % n];
         let need = HEADER + rec.len();
@@ -151,7 +154,7 @@ impl Spill {
     }
 
     /// Calls `each` with every record of bucket `b`, in the order they were pushed.
-    pub(super) fn read<E: From<SpillError>>(
+    pub(crate) fn read<E: From<SpillError>>(
         &self,
         b: usize,
         mut each: impl FnMut(&[u8]) -> Result<(), E>,
@@ -198,14 +201,14 @@ impl Spill {
 /// each goes to the bucket of `key / piece`, and a bucket is sorted by (key, tie) when
 /// it is read, so that at most about `piece` records are in memory.
 #[derive(Debug)]
-pub(super) struct Sorted {
+pub(crate) struct Sorted {
     spill: Spill,
     piece: u64,
 }
 
 impl Sorted {
     /// For keys below `n`.
-    pub(super) fn new(n: u64, piece: u64) -> Self {
+    pub(crate) fn new(n: u64, piece: u64) -> Self {
         let piece = piece.max(1);
         Sorted {
             spill: Spill::new(n.div_ceil(piece) as usize),
@@ -214,7 +217,7 @@ impl Sorted {
     }
 
     /// Adds `rec` under (`key`, `tie`).
-    pub(super) fn push(&mut self, key: u64, tie: u64, rec: &[u8]) -> Result<(), SpillError> {
+    pub(crate) fn push(&mut self, key: u64, tie: u64, rec: &[u8]) -> Result<(), SpillError> {
         let b = ((key / self.piece) as usize).min(self.spill.counts.len() - 1);
         let mut e = Enc::default();
         e.u64(key).u64(tie).raw(rec);
@@ -222,7 +225,7 @@ impl Sorted {
     }
 
     /// Calls `each` with every record, by (key, tie); equal ones in the order pushed.
-    pub(super) fn read<E: From<SpillError>>(
+    pub(crate) fn read<E: From<SpillError>>(
         &self,
         mut each: impl FnMut(&[u8]) -> Result<(), E>,
     ) -> Result<(), E> {
@@ -249,57 +252,57 @@ impl Sorted {
 
 /// Writes a record: fixed-size little-endian numbers and length-prefixed strings.
 #[derive(Debug, Default)]
-pub(super) struct Enc {
+pub(crate) struct Enc {
     /// The record so far.
-    pub(super) buf: Vec<u8>,
+    pub(crate) buf: Vec<u8>,
 }
 
 impl Enc {
     /// Starts the next record (the buffer is reused).
-    pub(super) fn clear(&mut self) -> &mut Self {
+    pub(crate) fn clear(&mut self) -> &mut Self {
         self.buf.clear();
         self
     }
 
-    pub(super) fn u8(&mut self, v: u8) -> &mut Self {
+    pub(crate) fn u8(&mut self, v: u8) -> &mut Self {
         self.buf.push(v);
         self
     }
 
-    pub(super) fn u32(&mut self, v: u32) -> &mut Self {
+    pub(crate) fn u32(&mut self, v: u32) -> &mut Self {
         self.buf.extend_from_slice(&v.to_le_bytes());
         self
     }
 
-    pub(super) fn u64(&mut self, v: u64) -> &mut Self {
+    pub(crate) fn u64(&mut self, v: u64) -> &mut Self {
         self.buf.extend_from_slice(&v.to_le_bytes());
         self
     }
 
-    pub(super) fn i64(&mut self, v: i64) -> &mut Self {
+    pub(crate) fn i64(&mut self, v: i64) -> &mut Self {
         self.buf.extend_from_slice(&v.to_le_bytes());
         self
     }
 
-    pub(super) fn u128(&mut self, v: u128) -> &mut Self {
+    pub(crate) fn u128(&mut self, v: u128) -> &mut Self {
         self.buf.extend_from_slice(&v.to_le_bytes());
         self
     }
 
     /// A string: its length (u32) and bytes.
-    pub(super) fn str(&mut self, s: &str) -> &mut Self {
+    pub(crate) fn str(&mut self, s: &str) -> &mut Self {
         self.bytes(s.as_bytes())
     }
 
     /// Bytes: their length (u32) and the bytes.
-    pub(super) fn bytes(&mut self, b: &[u8]) -> &mut Self {
+    pub(crate) fn bytes(&mut self, b: &[u8]) -> &mut Self {
         self.u32(b.len() as u32);
         self.buf.extend_from_slice(b);
         self
     }
 
     /// `None` as 0; `Some(s)` as 1 and the string.
-    pub(super) fn opt_str(&mut self, s: Option<&str>) -> &mut Self {
+    pub(crate) fn opt_str(&mut self, s: Option<&str>) -> &mut Self {
         match s {
             None => self.u8(0),
             Some(s) => self.u8(1).str(s),
@@ -307,7 +310,7 @@ impl Enc {
     }
 
     /// A list of strings: how many (u32), then each.
-    pub(super) fn strs<S: AsRef<str>>(&mut self, list: &[S]) -> &mut Self {
+    pub(crate) fn strs<S: AsRef<str>>(&mut self, list: &[S]) -> &mut Self {
         self.u32(list.len() as u32);
         for s in list {
             self.str(s.as_ref());
@@ -316,7 +319,7 @@ impl Enc {
     }
 
     /// Bytes as they are (a record of another encoding inside this one, last).
-    pub(super) fn raw(&mut self, b: &[u8]) -> &mut Self {
+    pub(crate) fn raw(&mut self, b: &[u8]) -> &mut Self {
         self.buf.extend_from_slice(b);
         self
     }
@@ -324,7 +327,7 @@ impl Enc {
 
 /// Reads what [`Enc`] wrote, in the same order.
 #[derive(Debug, Clone, Copy)]
-pub(super) struct Dec<'a>(pub(super) &'a [u8]);
+pub(crate) struct Dec<'a>(pub(crate) &'a [u8]);
 
 impl<'a> Dec<'a> {
     fn take(&mut self, n: usize) -> Result<&'a [u8], SpillError> {
@@ -343,36 +346,36 @@ impl<'a> Dec<'a> {
         Ok(a)
     }
 
-    pub(super) fn u8(&mut self) -> Result<u8, SpillError> {
+    pub(crate) fn u8(&mut self) -> Result<u8, SpillError> {
         Ok(self.take(1)?[0])
     }
 
-    pub(super) fn u32(&mut self) -> Result<u32, SpillError> {
+    pub(crate) fn u32(&mut self) -> Result<u32, SpillError> {
         self.array().map(u32::from_le_bytes)
     }
 
-    pub(super) fn u64(&mut self) -> Result<u64, SpillError> {
+    pub(crate) fn u64(&mut self) -> Result<u64, SpillError> {
         self.array().map(u64::from_le_bytes)
     }
 
-    pub(super) fn i64(&mut self) -> Result<i64, SpillError> {
+    pub(crate) fn i64(&mut self) -> Result<i64, SpillError> {
         self.array().map(i64::from_le_bytes)
     }
 
-    pub(super) fn u128(&mut self) -> Result<u128, SpillError> {
+    pub(crate) fn u128(&mut self) -> Result<u128, SpillError> {
         self.array().map(u128::from_le_bytes)
     }
 
-    pub(super) fn bytes(&mut self) -> Result<&'a [u8], SpillError> {
+    pub(crate) fn bytes(&mut self) -> Result<&'a [u8], SpillError> {
         let n = self.u32()? as usize;
         self.take(n)
     }
 
-    pub(super) fn str(&mut self) -> Result<&'a str, SpillError> {
+    pub(crate) fn str(&mut self) -> Result<&'a str, SpillError> {
         std::str::from_utf8(self.bytes()?).map_err(|_| SpillError::corrupt("not UTF-8"))
     }
 
-    pub(super) fn opt_str(&mut self) -> Result<Option<&'a str>, SpillError> {
+    pub(crate) fn opt_str(&mut self) -> Result<Option<&'a str>, SpillError> {
         match self.u8()? {
             0 => Ok(None),
             _ => self.str().map(Some),
@@ -381,7 +384,7 @@ impl<'a> Dec<'a> {
 
     /// The bytes of a list [`Enc::strs`] wrote, whole (to compare or decode later),
     /// and how many strings it holds.
-    pub(super) fn strs_raw(&mut self) -> Result<(&'a [u8], u32), SpillError> {
+    pub(crate) fn strs_raw(&mut self) -> Result<(&'a [u8], u32), SpillError> {
         let all = self.0;
         let n = self.u32()?;
         for _ in 0..n {
@@ -391,13 +394,13 @@ impl<'a> Dec<'a> {
     }
 
     /// What is left.
-    pub(super) fn rest(&self) -> &'a [u8] {
+    pub(crate) fn rest(&self) -> &'a [u8] {
         self.0
     }
 }
 
 /// The strings of a list [`Dec::strs_raw`] returned.
-pub(super) fn strs_of(raw: &[u8]) -> Result<Vec<String>, SpillError> {
+pub(crate) fn strs_of(raw: &[u8]) -> Result<Vec<String>, SpillError> {
     let mut d = Dec(raw);
     let n = d.u32()?;
     (0..n).map(|_| d.str().map(str::to_owned)).collect()
