@@ -774,29 +774,25 @@ impl Run<'_, '_> {
                     }
                     // A big one is opened and its size checked now, before its `{N}` is
                     // announced; its bytes are read while they are sent.
-                    let data = if streamed(item.size) {
-                        match self.ctx.open_message(&item.path) {
-                            Ok((file, len)) if len == item.size => Body::File(file),
-                            Ok(_) => {
-                                self.fail(&item, changed_since_convert())?;
-                                continue;
-                            }
-                            Err(e) => {
-                                self.fail(&item, format!("cannot read the staged file: {e}"))?;
-                                continue;
-                            }
-                        }
+                    let read = if streamed(item.size) {
+                        self.ctx
+                            .open_message(&item.path)
+                            .map(|(file, len)| (Body::File(file), len))
                     } else {
-                        match self.ctx.message(&item.path) {
-                            Ok(d) if d.len() as u64 == item.size => Body::Held(d),
-                            Ok(_) => {
-                                self.fail(&item, changed_since_convert())?;
-                                continue;
-                            }
-                            Err(e) => {
-                                self.fail(&item, format!("cannot read the staged file: {e}"))?;
-                                continue;
-                            }
+                        self.ctx.message(&item.path).map(|d| {
+                            let len = d.len() as u64;
+                            (Body::Held(d), len)
+                        })
+                    };
+                    let data = match read {
+                        Ok((body, len)) if len == item.size => body,
+                        Ok(_) => {
+                            self.fail(&item, changed_since_convert())?;
+                            continue;
+                        }
+                        Err(e) => {
+                            self.fail(&item, format!("cannot read the staged file: {e}"))?;
+                            continue;
                         }
                     };
                     let mut item = item;
