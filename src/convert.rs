@@ -38,11 +38,15 @@ use crate::stage::{Entry, Status};
 /// Messages per chunk, and source bytes per chunk: enough to keep every core busy,
 /// small enough that memory does not depend on the size of the mailbox. A chunk's
 /// staged bytes are all held until its phase 3, so the byte bound is most of the
-/// peak memory: 16 MiB is a few hundred typical messages (42 KB on average in
-/// gen-maildir trees), plenty for a handful of workers; at 48 MiB the peak depended
-/// on whether a mailbox happened to have a run of large messages.
+/// peak memory, and a chunk never goes over it unless one message alone does
+/// ([`Listing::chunks`]). 8 MiB is about 200 typical messages (42 KB on average in
+/// gen-maildir trees), plenty for a handful of workers. Measured on gen-maildir
+/// trees (docs/BENCHMARKS.md, "convert: the chunk bound"): 16 MiB, with chunks
+/// that could end on a large message, peaked at 48 MiB for 10k messages and 60 MiB
+/// for 100k; 8 MiB, strict, at 39 and 47 with no slower re-run; 4 MiB saved 6 MiB
+/// more but made the re-run about 15 % slower.
 const CHUNK_MESSAGES: usize = 512;
-const CHUNK_BYTES: u64 = 16 * 1024 * 1024;
+const CHUNK_BYTES: u64 = 8 * 1024 * 1024;
 
 mod seen;
 use seen::Seen;

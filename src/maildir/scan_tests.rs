@@ -838,3 +838,42 @@ fn scanner_listing_order_keeps_walk_order() -> TestResult {
     }
     Ok(())
 }
+
+/// Chunks hold at most `max_bytes` of messages unless one message alone is larger,
+/// and are filled greedily in folder order, from memory and from temp files alike:
+/// convert's peak memory is bounded by that (`convert::CHUNK_BYTES`).
+#[test]
+fn chunks_stay_within_the_byte_bound() -> TestResult {
+    let tmp = tempfile::tempdir()?;
+    let root = tmp.path();
+    mkdirs(root, &["cur", "new", "tmp"])?;
+    let sizes = [3usize, 5, 2, 8, 1, 4, 9, 1, 1];
+    for (i, n) in sizes.iter().enumerate() {
+        // Names sort in this order: 10.x, 11.x, ...
+        fs::write(root.join(format!("cur/{}.x:2,S", 10 + i)), vec![b'x'; *n])?;
+    }
+    // Greedy, strictly within 8 bytes: [3,5] [2] [8] [1,4] [9] [1,1].
+    let want: &[&[usize]] = &[&[3, 5], &[2], &[8], &[1, 4], &[9], &[1, 1]];
+    for piece in [1, 4, 1000] {
+        let mut scanner = Scanner::open(root, LayoutChoice::Auto)?;
+        let listing = scanner.list_bounded(0, piece)?;
+        assert_eq!(listing.on_disk(), piece < sizes.len(), "piece {piece}");
+        let mut chunks = listing.chunks();
+        let mut got: Vec<Vec<usize>> = Vec::new();
+        let mut next = 0;
+        while let Some((first, chunk)) = chunks.next_chunk(100, 8)? {
+            assert_eq!(first, next);
+            next += chunk.len();
+            got.push(chunk.iter().map(|m| m.size() as usize).collect());
+        }
+        assert_eq!(got, want, "piece {piece}");
+        // The message count bound still applies beside the byte bound.
+        let mut chunks = listing.chunks();
+        let mut lens = Vec::new();
+        while let Some((_, chunk)) = chunks.next_chunk(2, u64::MAX)? {
+            lens.push(chunk.len());
+        }
+        assert_eq!(lens, [2, 2, 2, 2, 1], "piece {piece}");
+    }
+    Ok(())
+}

@@ -351,6 +351,7 @@ impl Listing {
             listing: self,
             next: 0,
             readers,
+            pending: None,
         }
     }
 
@@ -394,11 +395,35 @@ pub struct Chunks<'a> {
     next: usize,
     /// On disk: the records and the names, read in order.
     readers: Option<(TapeReader<'a>, TapeReader<'a>)>,
+    /// Message `next`, read but left for the next chunk, which it did not fit.
+    pending: Option<(Record, Vec<u8>)>,
 }
 
 impl Chunks<'_> {
-    /// The next messages: at most `max_messages`, and more only while their sizes
-    /// add up to less than `max_bytes` (at least one). Returns the index of the
+    /// Message `next`'s record and name, from memory or the next bytes on disk.
+    fn read_next(&mut self) -> Result<(Record, Vec<u8>), SpillError> {
+        match &mut self.readers {
+            Some((recs, names)) => {
+                let mut b = [0u8; REC];
+                recs.read_exact(&mut b)?;
+                let (_, len, rec) = decode(&b)?;
+                let mut name = vec![0u8; len];
+                names.read_exact(&mut name)?;
+                Ok((rec, name))
+            }
+            None => {
+                let head = &self.listing.head;
+                let rec = head
+                    .list
+                    .get(self.next)
+                    .ok_or_else(|| SpillError::corrupt("listing cut short"))?;
+                Ok((rec.clone(), rec.name(&head.names).to_vec()))
+            }
+        }
+    }
+
+    /// The next messages: at most `max_messages`, and only as many as have sizes
+    /// adding up to at most `max_bytes` (but at least one). Returns the index of the
     /// first and the chunk as a [`FolderMessages`] (whose message 0 is that one),
     /// or `None` after the last.
     pub fn next_chunk(
@@ -409,37 +434,20 @@ impl Chunks<'_> {
         let first = self.next;
         let mut piece = self.listing.empty_piece();
         let mut bytes = 0u64;
-        while self.next < self.listing.len
-            && piece.list.len() < max_messages
-            && (bytes < max_bytes || piece.list.is_empty())
-        {
-            let (rec, name) = match &mut self.readers {
-                Some((recs, names)) => {
-                    let mut b = [0u8; REC];
-                    recs.read_exact(&mut b)?;
-                    let (_, len, rec) = decode(&b)?;
-                    let start = piece.names.len();
-                    piece.names.resize(start + len, 0);
-                    names.read_exact(&mut piece.names[start..])?;
-                    (rec, None)
-                }
-                None => {
-                    let head = &self.listing.head;
-                    let rec = head
-                        .list
-                        .get(self.next)
-                        .ok_or_else(|| SpillError::corrupt("listing cut short"))?;
-                    (rec.clone(), Some(rec.name(&head.names)))
-                }
+        while self.next < self.listing.len && piece.list.len() < max_messages {
+            let (mut rec, name) = match self.pending.take() {
+                Some(p) => p,
+                None => self.read_next()?,
             };
-            let mut rec = rec;
-            match name {
-                Some(name) => {
-                    rec.start = piece.names.len();
-                    piece.names.extend_from_slice(name);
-                }
-                None => rec.start = piece.names.len() - rec.len,
+            // Strictly within the bound, so that a chunk's bytes are at most
+            // max(max_bytes, its one message): the peak of convert does not grow
+            // with the chance that a large message ends a full chunk.
+            if !piece.list.is_empty() && bytes + rec.size > max_bytes {
+                self.pending = Some((rec, name));
+                break;
             }
+            rec.start = piece.names.len();
+            piece.names.extend_from_slice(&name);
             bytes += rec.size;
             piece.list.push(rec);
             self.next += 1;
