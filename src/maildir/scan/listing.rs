@@ -442,7 +442,7 @@ impl Chunks<'_> {
             // Strictly within the bound, so that a chunk's bytes are at most
             // max(max_bytes, its one message): the peak of convert does not grow
             // with the chance that a large message ends a full chunk.
-            if !piece.list.is_empty() && bytes + rec.size > max_bytes {
+            if !piece.list.is_empty() && bytes.saturating_add(rec.size) > max_bytes {
                 self.pending = Some((rec, name));
                 break;
             }
