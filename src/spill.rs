@@ -12,7 +12,7 @@
 //! gives them back in the order they were pushed.
 
 use std::fs::File;
-use std::io::{self, BufReader, Read, Write};
+use std::io::{self, Read};
 use std::os::unix::fs::FileExt;
 
 mod runs;
@@ -45,37 +45,11 @@ impl SpillError {
 /// Records in `buckets` numbered buckets.
 #[derive(Debug)]
 pub(crate) struct Spill {
-    parts: Vec<Part>,
+    /// The parts, each a [`Tape`] buffering up to [`BUF`] (less in tests, so that
+    /// they use the files).
+    parts: Vec<Tape>,
     /// Records per bucket.
     counts: Vec<u64>,
-    /// See [`BUF`] (smaller in tests, so that they use the files).
-    buf_limit: usize,
-}
-
-#[derive(Debug, Default)]
-struct Part {
-    buf: Vec<u8>,
-    file: Option<File>,
-    /// Bytes in `file`.
-    len: u64,
-}
-
-impl Part {
-    fn flush(&mut self) -> io::Result<()> {
-        if self.buf.is_empty() {
-            return Ok(());
-        }
-        let file = match &mut self.file {
-            Some(f) => f,
-            None => self.file.insert(tempfile::tempfile()?),
-        };
-        // Only ever written here, so the file position is its end; reads use
-        // `read_at` and leave it there.
-        file.write_all(&self.buf)?;
-        self.len += self.buf.len() as u64;
-        self.buf.clear();
-        Ok(())
-    }
 }
 
 /// `read_at` as a [`Read`] from `pos` on.
@@ -116,10 +90,9 @@ impl Spill {
         let buckets = buckets.max(1);
         Spill {
             parts: (0..buckets.min(max_parts.max(1)))
-                .map(|_| Part::default())
+                .map(|_| Tape::with_buf(buf_limit))
                 .collect(),
             counts: vec![0; buckets],
-            buf_limit,
         }
     }
 
@@ -131,25 +104,11 @@ impl Spill {
     /// Appends `rec` to bucket `b` (below the number of buckets).
     pub(crate) fn push(&mut self, b: usize, rec: &[u8]) -> Result<(), SpillError> {
         let n = self.parts.len();
-        let part = &mut self.parts[b % n];
-        let need = HEADER + rec.len();
-        // Flushed before it would outgrow its limit, and allocated at the limit: a
-        // buffer grown by doubling would be twice that, in every part.
-        if part.buf.len() + need > self.buf_limit && !part.buf.is_empty() {
-            part.flush()?;
-        }
-        if part.buf.capacity() == 0 {
-            part.buf.reserve_exact(self.buf_limit.max(need));
-        }
         // counted by messages, like everything else per message here
-        part.buf.extend_from_slice(&(b as u32).to_le_bytes());
-        part.buf
-            .extend_from_slice(&(rec.len() as u32).to_le_bytes());
-        part.buf.extend_from_slice(rec);
+        let tag = (b as u32).to_le_bytes();
+        let len = (rec.len() as u32).to_le_bytes();
+        self.parts[b % n].write_parts(&[&tag, &len, rec])?;
         self.counts[b] += 1;
-        if part.buf.len() >= self.buf_limit {
-            part.flush()?;
-        }
         Ok(())
     }
 
@@ -163,25 +122,24 @@ impl Spill {
             return Ok(());
         }
         let part = &self.parts[b % self.parts.len()];
-        if let Some(file) = &part.file {
-            let mut r = BufReader::with_capacity(READ_BUF, ReadAt { file, pos: 0 });
-            let mut left = part.len;
-            let mut head = [0u8; HEADER];
-            let mut rec = Vec::new();
-            while left > 0 {
-                r.read_exact(&mut head).map_err(SpillError)?;
-                let (tag, len) = header(&head);
-                rec.resize(len, 0);
-                r.read_exact(&mut rec).map_err(SpillError)?;
-                left = left
-                    .checked_sub((HEADER + len) as u64)
-                    .ok_or_else(cut_short)?;
-                if tag == b {
-                    each(&rec)?;
-                }
+        let mut tail = part.buffered();
+        // The file holds whole records (`Tape::write_parts`), the buffer the rest.
+        let mut left = part.len() - tail.len() as u64;
+        let mut r = part.reader(0, left, READ_BUF);
+        let mut head = [0u8; HEADER];
+        let mut rec = Vec::new();
+        while left > 0 {
+            r.read_exact(&mut head)?;
+            let (tag, len) = header(&head);
+            rec.resize(len, 0);
+            r.read_exact(&mut rec)?;
+            left = left
+                .checked_sub((HEADER + len) as u64)
+                .ok_or_else(cut_short)?;
+            if tag == b {
+                each(&rec)?;
             }
         }
-        let mut tail = &part.buf[..];
         while !tail.is_empty() {
             if tail.len() < HEADER {
                 return Err(cut_short().into());

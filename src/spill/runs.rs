@@ -1,6 +1,7 @@
-//! Append-only temp files ([`Tape`]) and an external merge sort of byte records
-//! ([`ExtSort`]), for `convert`'s folder listings: a folder of any size is sorted
-//! and read back with a bounded amount of memory.
+//! Append-only temp files ([`Tape`]: also the parts of a [`super::Spill`]) and an
+//! external merge sort of byte records ([`ExtSort`]), for `convert`'s folder
+//! listings: a folder of any size is sorted and read back with a bounded amount of
+//! memory.
 //!
 //! Like the rest of this module, every file is an anonymous temporary file
 //! (`tempfile::tempfile`), freed by the kernel when closed or when the process is
@@ -24,29 +25,65 @@ const RUN_BYTES: usize = 256 * 1024;
 
 /// An append-only anonymous temporary file, written through a buffer; the file is
 /// only created once the buffer first fills.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct Tape {
     file: Option<File>,
     buf: Vec<u8>,
     /// Bytes in `file`.
     flushed: u64,
+    /// Bytes buffered at most before they go to the file (unless one write alone is
+    /// more).
+    limit: usize,
+}
+
+impl Default for Tape {
+    fn default() -> Self {
+        Tape::with_buf(TAPE_BUF)
+    }
 }
 
 impl Tape {
+    /// An empty tape that buffers up to `limit` bytes.
+    pub(crate) fn with_buf(limit: usize) -> Self {
+        Tape {
+            file: None,
+            buf: Vec::new(),
+            flushed: 0,
+            limit,
+        }
+    }
+
     /// Bytes written so far (in the file or still buffered).
     pub(crate) fn len(&self) -> u64 {
         self.flushed + self.buf.len() as u64
     }
 
+    /// The bytes written but not flushed yet (the end of the tape).
+    pub(crate) fn buffered(&self) -> &[u8] {
+        &self.buf
+    }
+
     /// Appends `b`.
     pub(crate) fn write(&mut self, b: &[u8]) -> Result<(), SpillError> {
-        if self.buf.len() + b.len() > TAPE_BUF {
+        self.write_parts(&[b])
+    }
+
+    /// Appends the concatenation of `parts`, all of it either still buffered or
+    /// flushed, never split between the two: a reader of the file alone sees whole
+    /// records.
+    pub(crate) fn write_parts(&mut self, parts: &[&[u8]]) -> Result<(), SpillError> {
+        let need: usize = parts.iter().map(|p| p.len()).sum();
+        if self.buf.len() + need > self.limit && !self.buf.is_empty() {
             self.flush()?;
         }
+        // Allocated at the limit: a buffer grown by doubling would be up to twice
+        // that, in every tape.
         if self.buf.capacity() == 0 {
-            self.buf.reserve_exact(TAPE_BUF);
+            self.buf.reserve_exact(self.limit.max(need));
         }
-        self.buf.extend_from_slice(b);
+        for p in parts {
+            self.buf.extend_from_slice(p);
+        }
         Ok(())
     }
 
