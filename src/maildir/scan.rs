@@ -72,6 +72,30 @@ enum Subdirs {
     Fs,
 }
 
+/// See [`Ctx::entries`].
+struct Entries<'a> {
+    ctx: &'a mut Ctx,
+    dir: &'a Path,
+    iter: fs::ReadDir,
+}
+
+impl Iterator for Entries<'_> {
+    type Item = (DirEntry, Kind);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            match self.iter.next()? {
+                Ok(entry) => {
+                    if let Some(kind) = self.ctx.kind_of(&entry) {
+                        return Some((entry, kind));
+                    }
+                }
+                Err(e) => self.ctx.io_warning(self.dir.to_path_buf(), &e),
+            }
+        }
+    }
+}
+
 /// State shared by the whole walk.
 #[derive(Debug, Default)]
 struct Ctx {
@@ -134,27 +158,28 @@ impl Ctx {
         }
     }
 
+    /// The entries of `dir`, in directory order, with what each is: an entry that
+    /// cannot be read or examined is a warning and skipped. Every listing of the
+    /// scan goes through here, so that they all warn alike.
+    fn entries<'a>(&'a mut self, dir: &'a Path) -> io::Result<Entries<'a>> {
+        Ok(Entries {
+            iter: fs::read_dir(dir)?,
+            ctx: self,
+            dir,
+        })
+    }
+
     /// List a directory, sorted by name bytes so that everything derived from it
     /// is deterministic. Entries that cannot be examined become warnings.
     fn read_sorted(&mut self, dir: &Path) -> io::Result<Vec<Entry>> {
-        let mut out = Vec::new();
-        for entry in fs::read_dir(dir)? {
-            let entry = match entry {
-                Ok(entry) => entry,
-                Err(e) => {
-                    self.io_warning(dir.to_path_buf(), &e);
-                    continue;
-                }
-            };
-            let Some(kind) = self.kind_of(&entry) else {
-                continue;
-            };
-            out.push(Entry {
+        let mut out: Vec<Entry> = self
+            .entries(dir)?
+            .map(|(entry, kind)| Entry {
                 name: entry.file_name(),
                 entry,
                 kind,
-            });
-        }
+            })
+            .collect();
         out.sort_unstable_by(|a, b| a.name().cmp(b.name()));
         Ok(out)
     }
@@ -354,22 +379,12 @@ struct Listed {
 /// metadata call per file.
 fn list_messages(ctx: &mut Ctx, out: &mut FolderMessages, in_new: bool, tally: &mut FlagTally) {
     let sub = out.dir.join(subdir(in_new));
-    let dir = match fs::read_dir(&sub) {
+    let dir = match ctx.entries(&sub) {
         Ok(dir) => dir,
         Err(e) => return ctx.io_warning(sub, &e),
     };
     let mut listed = Vec::new();
-    for entry in dir {
-        let entry = match entry {
-            Ok(entry) => entry,
-            Err(e) => {
-                ctx.io_warning(sub.clone(), &e);
-                continue;
-            }
-        };
-        let Some(kind) = ctx.kind_of(&entry) else {
-            continue;
-        };
+    for (entry, kind) in dir {
         let name = entry.file_name();
         listed.push(Listed {
             start: out.names.len(),

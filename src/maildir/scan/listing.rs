@@ -22,7 +22,6 @@ use super::{
 use crate::maildir::MailboxDirs;
 use crate::maildir::filename::FlagSet;
 use crate::spill::{ExtSort, SpillError, Tape, TapeReader};
-use std::fs;
 use std::os::unix::ffi::OsStrExt;
 
 /// Bytes of one message record on disk: name offset (u64) and length (u32), `new/`
@@ -228,7 +227,7 @@ fn list_messages(
     tally: &mut FlagTally,
 ) -> Result<(), SpillError> {
     let sub = sink.out.dir.join(subdir(in_new));
-    let dir = match fs::read_dir(&sub) {
+    let dir = match ctx.entries(&sub) {
         Ok(dir) => dir,
         Err(e) => {
             ctx.io_warning(sub, &e);
@@ -237,17 +236,7 @@ fn list_messages(
     };
     let mut sorter = ExtSort::new(sink.piece, name_key);
     let mut rec = Vec::new();
-    for entry in dir {
-        let entry = match entry {
-            Ok(entry) => entry,
-            Err(e) => {
-                ctx.io_warning(sub.clone(), &e);
-                continue;
-            }
-        };
-        let Some(kind) = ctx.kind_of(&entry) else {
-            continue;
-        };
+    for (entry, kind) in dir {
         rec.clear();
         rec.push(kind_byte(kind));
         rec.extend_from_slice(entry.file_name().as_bytes());
